@@ -1,0 +1,27 @@
+# Two entry points for a fresh machine (Python >= 3.10 and the package registries only):
+#   make test   create .venv, install featcache with its test extra, run the test suite
+#   make demo   create .venv, install featcache, run the main job on its embedded default
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: test demo venv clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	$(BIN)/python -m pytest
+
+demo: venv
+	$(BIN)/featcache demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info

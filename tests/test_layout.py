@@ -1,0 +1,42 @@
+"""The distribution's shape: import direction between packages, and the console script."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import featcache
+from featcache.cli import app
+
+FORBIDDEN = {
+    "metrics": ("featcache", "heads", "sklearn", "scipy", "tensorflow", "keras", "h5py"),
+    "heads": ("featcache",),
+}
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_import_direction(package):
+    code = (
+        f"import sys, {package}\n"
+        f"bad = sorted({{m.split('.')[0] for m in sys.modules}} & set({FORBIDDEN[package]!r}))\n"
+        "print(','.join(bad))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "", f"{package} imports {result.stdout.strip()}"
+
+
+def test_cli_version_and_help():
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.strip() == f"featcache {featcache.__version__}"
+    assert featcache.__version__ == "0.1.0"
+    help_text = runner.invoke(app, ["--help"])
+    assert help_text.exit_code == 0 and "Usage: featcache" in help_text.output and "--version" in help_text.output
+
+
+def test_console_script_is_installed():
+    executable = Path(sys.executable).parent / "featcache"
+    script = subprocess.run([str(executable), "--version"], capture_output=True, text=True)
+    assert script.returncode == 0 and script.stdout.startswith("featcache ")
