@@ -16,7 +16,8 @@ Which classes count (``labels``): by default the classes seen in ``y_true`` or i
 the predicted labels, sorted, as in scikit-learn. Pass ``labels`` to fix the set and
 order (for example ``range(8)``). A class with neither true nor predicted samples
 has undefined precision, recall and F1 (NaN per class) and is left out of the
-averages with an :class:`UndefinedMetricWarning`. A class that has samples on only
+averages: with an :class:`UndefinedMetricWarning` from the macro mean, silently
+from the support-weighted mean, where its weight is zero anyway. A class that has samples on only
 one side gets 0.0 for the undefined ratio (precision of a class never predicted,
 recall of a class never true), as scikit-learn's default does.
 """

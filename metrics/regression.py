@@ -39,12 +39,19 @@ class Targets:
         if self._moments is None:
             rows = []
             for true, pred in self.columns:
-                mean_true, mean_pred = true.mean(), pred.mean()
+                mean_true, mean_pred = _exact_mean(true), _exact_mean(pred)
                 dev_true, dev_pred = true - mean_true, pred - mean_pred
                 rows.append((mean_true, mean_pred, np.dot(dev_true, dev_true) / self.n,
                              np.dot(dev_pred, dev_pred) / self.n, np.dot(dev_true, dev_pred) / self.n))
             self._moments = tuple(np.array(column) for column in zip(*rows))
         return self._moments
+
+
+def _exact_mean(values: np.ndarray) -> float:
+    """The mean, exactly the value itself for a constant column (so its variance is 0.0,
+    not a rounding residue that would make CORR and CCC of constant input look defined)."""
+    first = values[0]
+    return float(first) if not (values != first).any() else float(values.mean())
 
 
 def _rmse(t: Targets) -> np.ndarray:
