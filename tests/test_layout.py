@@ -40,3 +40,21 @@ def test_console_script_is_installed():
     executable = Path(sys.executable).parent / "featcache"
     script = subprocess.run([str(executable), "--version"], capture_output=True, text=True)
     assert script.returncode == 0 and script.stdout.startswith("featcache ")
+
+
+def test_import_featcache_does_not_start_tensorflow():
+    code = "import sys, featcache; featcache.__version__; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_cli_lists_backbones_and_fails_in_one_line():
+    runner = CliRunner()
+    listing = runner.invoke(app, ["backbones", "efficientnet_lite*", "--offline"])
+    assert listing.exit_code == 0
+    lines = listing.output.strip().splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    assert "1280" in lines[1] and "lite" in lines[1]
+    missing = runner.invoke(app, ["backbones", "nothing*"])
+    assert missing.exit_code == 2
+    assert missing.output.strip() == "featcache: error: no backbone matches 'nothing*'; try 'featcache backbones' for all"
