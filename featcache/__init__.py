@@ -24,13 +24,16 @@ _PUBLIC = {
     "load_backbone": "featcache.backbones",
     "layer_names": "featcache.backbones",
     "Tap": "featcache.backbones",
-    "WeightsError": "featcache.backbones",
+    "WeightsError": "featcache.errors",
     "extract": "featcache.extraction",
     "ExtractResult": "featcache.extraction",
     "load": "featcache.reading",
     "info": "featcache.reading",
     "FeatureSet": "featcache.reading",
     "open_dataset": "featcache.datasets",
+    "compare": "featcache.experiment",
+    "train": "featcache.experiment",
+    "evaluate": "featcache.experiment",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -88,10 +89,27 @@ class Precision(str, Enum):
     mixed = "mixed"
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up log lines (which no setting silences) kept off
+    the terminal; errors raised by the import itself still reach the user."""
+    if "tensorflow" in sys.modules:
+        return
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()  # the device probe logs too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's user errors into one line and exit status 2 (FEATCACHE_DEBUG=1: traceback)."""
-    from featcache.backbones.errors import WeightsError
+    from featcache.errors import WeightsError
     from featcache.cache import CacheError
     from featcache.datasets import DatasetError
     from featcache.extraction import ExtractionError
@@ -123,6 +141,7 @@ def extract(
     """Run a frozen backbone once over a dataset and cache its features: featcache.extract(...)."""
     import featcache
 
+    import_tensorflow_quietly()
     with user_errors():
         result = featcache.extract(
             data, backbone, out, weights=None if weights.lower() == "none" else weights, taps=tap or None,
@@ -146,6 +165,110 @@ def info(
         typer.echo(json.dumps(summary, indent=2))
         return
     typer.echo(format_info(summary))
+
+
+class Task(str, Enum):
+    classify = "classify"
+    regress = "regress"
+    both = "both"
+
+
+def _names(text: Optional[str]) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+@app.command()
+def compare(
+    cache: Path = typer.Option(..., "--cache", help="A cache made by `featcache extract`."),
+    backbones: Optional[str] = typer.Option(None, "--backbones", help="Comma-separated backbone names in the cache."),
+    groups: Optional[str] = typer.Option(None, "--groups", help="Comma-separated group keys (see `featcache info`)."),
+    head_names: str = typer.Option("keras_dense,logistic,ridge,mlp", "--heads", help="Comma-separated heads."),
+    task: Task = typer.Option(Task.both, "--task"),
+    out: Path = typer.Option(Path("featcache-results"), "--out", help="Folder for tables and figures."),
+    split: str = typer.Option("default", "--split", help="Name of the stored split (made on first use)."),
+    seed: int = typer.Option(0, "--seed"),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Also write PNG figures."),
+) -> None:
+    """Every head on every backbone, on the cache's shared split: featcache.compare(...)."""
+    from featcache.demo import write_figures
+    from featcache.experiment import compare as run_compare
+    from featcache.report import classification_rows, markdown_table, regression_rows, write_tables
+
+    if not _names(backbones) and not _names(groups):
+        fail("name --backbones or --groups to compare")
+    import_tensorflow_quietly()
+    with user_errors():
+        results = run_compare(cache, _names(backbones), _names(head_names), task.value,
+                              groups=_names(groups) or None, split=split, seed=seed)
+    typer.echo(markdown_table(classification_rows(results), "Classification (test part)"))
+    typer.echo(markdown_table(regression_rows(results), "Valence and arousal (test part)"))
+    written = list(write_tables(results, out, "compare").values())
+    if figures:
+        written += write_figures(results, cache, out)
+    typer.echo("wrote " + ", ".join(str(path) for path in written))
+
+
+@app.command()
+def train(
+    cache: Path = typer.Option(..., "--cache"),
+    head: str = typer.Option("logistic", "--head"),
+    task: Task = typer.Option(Task.classify, "--task"),
+    out: Path = typer.Option(..., "--out", help="Where to save the trained head."),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+    group: Optional[str] = typer.Option(None, "--group"),
+    split: str = typer.Option("default", "--split"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Fit one head on the train part of a cache and save it: featcache.experiment.train(...)."""
+    from featcache.experiment import train as run_train
+
+    if task == Task.both:
+        fail("train fits one task at a time: --task classify or --task regress")
+    import_tensorflow_quietly()
+    with user_errors():
+        result = run_train(cache, head, task.value, out, backbone=backbone, group=group, split=split, seed=seed)
+    typer.echo(f"saved {out} ({head}, {task.value}, {result['fit_seconds']:.1f} s to fit); test part: "
+               + _headline(result["report"], task.value))
+
+
+@app.command()
+def evaluate(
+    cache: Path = typer.Option(..., "--cache"),
+    model: Path = typer.Option(..., "--model", help="A head saved by `featcache train`."),
+    split: str = typer.Option("default", "--split"),
+) -> None:
+    """Score a saved head on the cache's test part: featcache.experiment.evaluate(...)."""
+    from featcache.experiment import evaluate as run_evaluate
+
+    import_tensorflow_quietly()
+    with user_errors():
+        report = run_evaluate(cache, model, split=split)
+    typer.echo(_headline(report, "classify" if "accuracy" in report else "regress"))
+
+
+def _headline(report: dict, task: str) -> str:
+    from metrics import CLASSIFICATION_COLUMNS, REGRESSION_COLUMNS, table_row
+
+    if task == "classify":
+        row = table_row(report, CLASSIFICATION_COLUMNS)
+        return ", ".join(f"{k} {v:.3f}" for k, v in row.items() if v is not None)
+    return "; ".join(
+        f"{target}: " + ", ".join(f"{k} {v:.3f}" for k, v in table_row(report, REGRESSION_COLUMNS, target).items())
+        for target in ("valence", "arousal")
+    )
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("featcache-demo"), "--out", help="Folder for the data, cache, tables and figures."),
+    per_class: int = typer.Option(150, "--per-class", min=4, help="Synthetic faces per class."),
+) -> None:
+    """The main job on an embedded default: synthetic faces -> efficientnet_lite0 -> every head."""
+    from featcache.demo import run_demo
+
+    import_tensorflow_quietly()
+    with user_errors():
+        run_demo(out, per_class=per_class, echo=typer.echo)
 
 
 def format_info(summary: dict) -> str:

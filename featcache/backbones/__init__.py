@@ -8,7 +8,7 @@
 2304
 """
 
-from .errors import WeightsError
+from featcache.errors import WeightsError
 from .extractor import FeatureExtractor, Tap, WeightsInfo, get_backbone, layer_names, load_backbone
 from .preprocessing import Preprocess, preprocess_input
 from .registry import BackboneSpec, get_spec, list_backbones, register

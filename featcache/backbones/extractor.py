@@ -15,7 +15,7 @@ from typing import Iterable, Optional, Union
 import keras
 import numpy as np
 
-from .errors import WeightsError
+from featcache.errors import WeightsError
 from .preprocessing import Preprocess
 from .registry import BackboneSpec, get_spec
 

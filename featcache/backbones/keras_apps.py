@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional
 
 import keras
 
-from .errors import WeightsError
+from featcache.errors import WeightsError
 from .registry import BuilderWeights, register
 from .weights_file import load_weights_strictly
 

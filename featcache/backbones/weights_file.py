@@ -8,7 +8,7 @@ from typing import Union
 
 import keras
 
-from .errors import WeightsError
+from featcache.errors import WeightsError
 
 
 def load_weights_strictly(model: keras.Model, path: Union[str, Path], backbone: str) -> None:

@@ -1,0 +1,238 @@
+"""Extraction: dataset -> pipeline -> frozen backbone -> cache, once per configuration.
+
+:func:`extract` is idempotent (a configuration already cached costs no extraction),
+resumable (a killed run continues where its last checkpoint stopped) and safe (see
+:mod:`featcache.cache`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional, Union
+
+import numpy as np
+
+from . import __version__
+from .cache import (
+    PartialWriter,
+    Records,
+    check_dataset,
+    commit,
+    group_key,
+    has_view,
+    now,
+    partial_path,
+    writer_lock,
+)
+from .datasets import Dataset, open_dataset
+
+# How often a running extraction makes its progress durable (a killed run resumes from
+# the last checkpoint); FEATCACHE_CHECKPOINT_SECONDS=0 checkpoints after every batch.
+CHECKPOINT_SECONDS = float(os.environ.get("FEATCACHE_CHECKPOINT_SECONDS", "1.0"))
+ON_ERROR = ("skip", "fail")
+PRECISIONS = ("float32", "mixed")
+
+
+class ExtractionError(RuntimeError):
+    """An image could not be read and ``on_error="fail"`` was asked for."""
+
+
+@dataclass
+class ExtractResult:
+    """What one :func:`extract` call did."""
+
+    path: Path
+    group: str
+    views: tuple[str, ...]  # views extracted by this call (empty: all were cached already)
+    images: int = 0  # images run through the backbone by this call
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+    seconds: float = 0.0
+    device: str = ""
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        """One line for people."""
+        if not self.views:
+            return f"{self.path} [{self.group}]: already cached, nothing to do"
+        failed = f", {len(self.failed)} unreadable (recorded in the cache)" if self.failed else ""
+        return (f"{self.path} [{self.group}]: {self.images} images{failed}, views {'+'.join(self.views)}, "
+                f"{self.seconds:.1f} s ({self.images_per_second:.0f} img/s on {self.device})")
+
+
+def default_cache_path(dataset: Dataset) -> Path:
+    """``<dataset folder name>.features.h5`` in the current folder."""
+    return Path(f"{dataset.root.name or 'dataset'}.features.h5")
+
+
+def _records(dataset: Dataset) -> Records:
+    fingerprint = dataset.fingerprint()
+    return Records(
+        ids=dataset.ids, paths=dataset.paths, labels=dataset.labels, valence=dataset.valence,
+        arousal=dataset.arousal, landmarks=dataset.landmarks, content_hashes=fingerprint.content_hashes,
+        class_names=dataset.class_names, fingerprint=fingerprint.digest, layout=dataset.layout,
+        root=str(dataset.root),
+    )
+
+
+def _group_attrs(config: dict) -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "config": json.dumps(config, sort_keys=True),
+        **{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in config.items()},
+        "featcache_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "created": now(),
+    }
+
+
+def _device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return gpus[0].name if gpus else "CPU"
+
+
+def extract(
+    data: Union[str, Path, Dataset],
+    backbone: str = "efficientnet_lite0",
+    out: Union[str, Path, None] = None,
+    *,
+    weights: Union[str, Path, None] = "pretrained",
+    taps: Optional[Iterable[str]] = None,
+    pooling: str = "avg",
+    batch_size: int = 32,
+    image_size: Optional[int] = None,
+    flip: bool = False,
+    on_error: str = "skip",
+    precision: str = "float32",
+    layout: str = "auto",
+    progress: bool = False,
+) -> ExtractResult:
+    """Run a frozen backbone once over a dataset and cache its features.
+
+    ``data`` is a dataset folder, a CSV manifest or a :class:`Dataset`; ``out`` the
+    cache file (default ``<folder name>.features.h5`` here). ``flip`` adds the
+    horizontally flipped view. ``on_error="skip"`` records unreadable images in the
+    cache and goes on; ``"fail"`` stops at the first, naming it. ``precision="mixed"``
+    computes in float16 on a GPU (bfloat16 on a CPU); features are stored as float32.
+    """
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'float32' or 'mixed', got {precision!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    dataset = data if isinstance(data, Dataset) else open_dataset(data, layout)
+    cache = Path(out) if out is not None else default_cache_path(dataset)
+    with writer_lock(cache):
+        records = _records(dataset)
+        check_dataset(cache, records.fingerprint)
+        extractor = _load_extractor(backbone, weights, taps, pooling, image_size, precision)
+        config = {**extractor.config(), "precision": precision}
+        key = group_key(config)
+        views = tuple(v for v in (("original", "flip") if flip else ("original",)) if not has_view(cache, key, v))
+        result = ExtractResult(path=cache, group=key, views=views, device=_device())
+        if not views:
+            return result
+        partial = PartialWriter(partial_path(cache, key), config, records.fingerprint, views, len(dataset))
+        try:
+            _run(extractor, dataset, partial, result, batch_size, on_error, progress)
+        finally:
+            partial.close()
+        stats = {"complete": True, "seconds": result.seconds, "images_per_second": result.images_per_second,
+                 "device": result.device, "batch_size": batch_size, "engine": "tensorflow", "created": now()}
+        commit(cache, partial.path, key, _group_attrs(config), records, stats)
+        return result
+
+
+def _load_extractor(backbone, weights, taps, pooling, image_size, precision):
+    import keras
+
+    from .backbones import load_backbone
+
+    if precision == "float32":
+        return load_backbone(backbone, weights, taps=taps, pooling=pooling, input_size=image_size)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if _device() != "CPU" else "mixed_bfloat16")
+    try:
+        return load_backbone(backbone, weights, taps=taps, pooling=pooling, input_size=image_size)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _run(extractor, dataset: Dataset, partial: PartialWriter, result: ExtractResult, batch_size: int,
+         on_error: str, progress: bool) -> None:
+    """Feed every record from the partial file's checkpoint through the model."""
+    import tensorflow as tf
+
+    from .pipeline import decode_error, image_batches
+
+    start = partial.next_record
+    total = len(dataset)
+    paths = dataset.absolute_paths()
+    spec = tf.TensorSpec((None, extractor.input_size, extractor.input_size, 3), tf.float32)
+    model = extractor.model
+    step = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), input_signature=[spec])
+    flip = "flip" in partial.views
+
+    def record_failures(first: int, stop: int, seen: np.ndarray) -> None:
+        for index in sorted(set(range(first, stop)) - set(seen.tolist())):
+            reason = decode_error(paths[index]) or "unreadable"
+            if on_error == "fail":
+                raise ExtractionError(f"{paths[index]}: cannot read this image ({reason}); "
+                                      "fix or remove it, or pass --on-error skip")
+            partial.fail(index, reason)
+            result.failed.append((dataset.paths[index], reason))
+
+    began = time.perf_counter()
+    last_checkpoint = began
+    next_record = start
+    with _progress_bar(progress, total, start, extractor.name) as advance:
+        for indices, pixels in image_batches(paths[start:], range(start, total), extractor.input_size, batch_size):
+            indices = indices.numpy()
+            record_failures(next_record, int(indices[-1]) + 1, indices)
+            if "original" in partial.views:
+                partial.write("original", indices, step(pixels).numpy())
+            if flip:
+                partial.write("flip", indices, step(tf.reverse(pixels, axis=[2])).numpy())
+            advance(int(indices[-1]) + 1 - next_record)
+            next_record = int(indices[-1]) + 1
+            result.images += len(indices)
+            if time.perf_counter() - last_checkpoint > CHECKPOINT_SECONDS:
+                partial.checkpoint(next_record)
+                last_checkpoint = time.perf_counter()
+        record_failures(next_record, total, np.array([], dtype=np.int64))
+        advance(total - next_record)
+        partial.checkpoint(total)
+    result.seconds = time.perf_counter() - began
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int, done: int, name: str) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar with images per second (on stderr), or a no-op."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class Speed(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed or 0:5.0f} img/s")
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Speed(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(name, total=total, completed=done)
+        yield lambda n: bar.advance(task, n)

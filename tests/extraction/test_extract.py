@@ -1,0 +1,240 @@
+"""Extraction into the cache: equal features, views, failures, idempotence, safety."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+from typer.testing import CliRunner
+
+import featcache
+from featcache.cache import CacheError, CacheLocked, partial_path, writer_lock
+from featcache.cli import app
+from featcache.extraction import ExtractionError
+from imagegen import make_affectnet_tree, make_class_folders, make_csv_manifest
+
+FACE = "fer_minixception"  # 64 px and 58k parameters: fast enough for every test
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def decoded(paths, size):
+    """The pixels the pipeline should feed: decoded as RGB, resized with antialiasing."""
+    images = []
+    for path in paths:
+        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+        images.append(tf.clip_by_value(tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True),
+                                       0.0, 255.0))
+    return np.stack([np.asarray(image) for image in images])
+
+
+@pytest.fixture(scope="module")
+def affectnet(tmp_path_factory):
+    return make_affectnet_tree(tmp_path_factory.mktemp("affectnet"))
+
+
+@pytest.fixture(scope="module")
+def extracted(affectnet, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache") / "faces.h5"
+    result = featcache.extract(affectnet.root, FACE, out, weights=None, flip=True, batch_size=4)
+    return out, result
+
+
+def test_features_equal_the_model_called_directly(affectnet, extracted):
+    out, result = extracted
+    features = featcache.load(out, FACE)
+    extractor = featcache.load_backbone(FACE, weights=None)
+    pixels = decoded([affectnet.root / p for p in features.paths], extractor.input_size)
+    np.testing.assert_allclose(features.features, extractor(pixels), rtol=1e-5, atol=1e-6)
+    flipped = featcache.load(out, FACE, view="flip")
+    np.testing.assert_allclose(flipped.features, extractor(pixels[:, :, ::-1]), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(flipped.features, features.features)
+    assert len(features) == affectnet.n_readable
+    assert result.images == affectnet.n_readable and result.views == ("original", "flip")
+
+
+def test_records_labels_and_metadata_are_stored_once(affectnet, extracted):
+    out, _ = extracted
+    features = featcache.load(out, FACE)
+    dataset = featcache.open_dataset(affectnet.root)
+    keep = features.index
+    np.testing.assert_array_equal(features.labels, dataset.labels[keep])
+    np.testing.assert_array_equal(features.valence, dataset.valence[keep])
+    np.testing.assert_array_equal(features.ids, np.asarray(dataset.ids)[keep])
+    assert features.landmarks.shape == (len(features), 136)
+    assert features.class_names[:2] == ("neutral", "happy")
+    with h5py.File(out, "r") as handle:
+        group = handle[f"groups/{features.group}"]
+        assert group.attrs["pretrained"] == False  # noqa: E712  (numpy bool)
+        assert group.attrs["tensorflow_version"] == tf.__version__
+        assert json.loads(group.attrs["config"])["backbone"] == FACE
+        assert handle.attrs["dataset_fingerprint"] == dataset.fingerprint().digest
+        assert len(handle["records/ids"]) == len(dataset)
+
+
+def test_unreadable_images_are_recorded_with_reasons(affectnet, extracted):
+    out, result = extracted
+    summary = featcache.info(out)
+    (group,) = summary["groups"].values()
+    failed = {entry["path"]: entry["reason"] for entry in group["views"]["original"]["failed"]}
+    assert set(failed) == set(affectnet.unreadable)
+    assert any("Invalid JPEG data" in reason for reason in failed.values())
+    assert any("Unknown image file format" in reason for reason in failed.values())
+    assert sorted(path for path, _ in result.failed) == sorted(affectnet.unreadable)
+    everything = featcache.load(out, FACE, include_failed=True)
+    assert len(everything) == len(featcache.open_dataset(affectnet.root))
+    assert np.isnan(everything.features[~np.isin(everything.index, featcache.load(out, FACE).index)]).all()
+
+
+def test_on_error_fail_stops_at_the_first_unreadable_image(affectnet, tmp_path):
+    with pytest.raises(ExtractionError, match=r"cannot read this image .*--on-error skip"):
+        featcache.extract(affectnet.root, FACE, tmp_path / "x.h5", weights=None, on_error="fail")
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_second_identical_run_does_no_work(affectnet, extracted):
+    out, _ = extracted
+    before = sha256(out)
+    again = featcache.extract(affectnet.root, FACE, out, weights=None, flip=True, batch_size=4)
+    assert again.views == () and again.images == 0 and "nothing to do" in again.summary()
+    assert sha256(out) == before
+
+
+def test_another_configuration_adds_a_group_and_leaves_the_others(affectnet, extracted, tmp_path):
+    out, _ = extracted
+    copy = tmp_path / "faces.h5"
+    copy.write_bytes(out.read_bytes())
+    first = featcache.load(copy, FACE)
+    featcache.extract(affectnet.root, FACE, copy, weights=None, taps=["add_4:2"], batch_size=4)
+    assert len(featcache.info(copy)["groups"]) == 2
+    with pytest.raises(CacheError, match="holds 2 groups of backbone 'fer_minixception'; pass group=KEY"):
+        featcache.load(copy, FACE)
+    unchanged = featcache.load(copy, group=first.group)
+    np.testing.assert_array_equal(unchanged.features, first.features)
+
+
+def test_cache_from_other_data_is_refused(affectnet, extracted, tmp_path):
+    out, _ = extracted
+    other = make_affectnet_tree(tmp_path / "other", n=6, seed=99)
+    before = sha256(out)
+    with pytest.raises(CacheError, match="was made from other data"):
+        featcache.extract(other.root, FACE, out, weights=None)
+    assert sha256(out) == before
+
+
+def test_a_second_writer_is_refused(affectnet, tmp_path):
+    out = tmp_path / "locked.h5"
+    with writer_lock(out):
+        with pytest.raises(CacheLocked, match=f"{out} is being written by featcache pid {os.getpid()}"):
+            featcache.extract(affectnet.root, FACE, out, weights=None)
+    result = CliRunner().invoke(app, ["extract", "--data", str(affectnet.root), "--backbone", FACE, "--weights",
+                                      "none", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+
+
+def test_other_layouts_extract_too(tmp_path):
+    folders = make_class_folders(tmp_path / "folders")
+    manifest = make_csv_manifest(tmp_path / "csv")
+    for made, data in ((folders, folders.root), (manifest, manifest.csv)):
+        out = tmp_path / f"{Path(data).stem}.h5"
+        result = featcache.extract(data, FACE, out, weights=None, batch_size=3)
+        features = featcache.load(out, FACE)
+        assert result.images == len(features) == made.n_readable
+        assert features.features.shape[1] == 128 and np.isfinite(features.features).all()
+        assert (features.labels >= 0).all()
+
+
+def test_cli_extract_and_info(affectnet, tmp_path):
+    out = tmp_path / "cli.h5"
+    runner = CliRunner()
+    done = runner.invoke(app, ["extract", "--data", str(affectnet.root), "--backbone", FACE, "--weights", "none",
+                               "--out", str(out), "--tap", "add_4:2", "--pool", "max", "--no-progress"])
+    assert done.exit_code == 0, done.output
+    assert f"{len(featcache.load(out, FACE))} images" in done.output
+    shown = runner.invoke(app, ["info", str(out)])
+    assert shown.exit_code == 0
+    assert f"{len(featcache.open_dataset(affectnet.root))} records" in shown.output
+    assert "NOT pretrained" in shown.output and "taps add_4:2, pool max" in shown.output
+    assert "unreadable:" in shown.output and "neutral" in shown.output
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--backbone", "resnet5"], "unknown backbone 'resnet5'; did you mean resnet50"),
+        (["--weights", "missing.weights.h5"], "weights 'missing.weights.h5': no such file"),
+        (["--data", "/no/such/folder"], "/no/such/folder: no such file or folder"),
+    ],
+)
+def test_cli_user_errors_are_one_line(affectnet, tmp_path, arguments, message):
+    base = {"--data": str(affectnet.root), "--backbone": FACE, "--out": str(tmp_path / "e.h5")}
+    for flag, value in zip(arguments[::2], arguments[1::2]):
+        base[flag] = value
+    argv = ["extract", "--no-progress", *[item for pair in base.items() for item in pair]]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("featcache: error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_sigkill_part_way_then_resume_equals_an_uninterrupted_run(tmp_path):
+    data = make_affectnet_tree(tmp_path / "data", n=160, seed=5)
+    executable = str(Path(sys.executable).parent / "featcache")
+    env = {**os.environ, "FEATCACHE_CHECKPOINT_SECONDS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def command(out):
+        return [executable, "extract", "--data", str(data.root), "--backbone", "resnet50", "--weights", "none",
+                "--image-size", "96", "--batch-size", "4", "--out", str(out), "--no-progress"]
+
+    killed = tmp_path / "killed.h5"
+    featcache.extract(data.root, FACE, killed, weights=None)  # an existing group that must survive
+    before = sha256(killed)
+    process = subprocess.Popen(command(killed), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    partial = partial_path(killed, "resnet50")  # folder of partial files; the key is found below
+    deadline = time.monotonic() + 120
+    claimed = 0
+    while time.monotonic() < deadline and process.poll() is None and claimed < 40:
+        for candidate in partial.parent.glob("resnet50-*.h5"):
+            try:
+                with h5py.File(candidate, "r", locking=False) as handle:
+                    claimed = int(handle.attrs["next_record"])
+            except (OSError, KeyError):
+                pass
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 0 < claimed < len(featcache.open_dataset(data.root)), "the kill must land part-way"
+    assert sha256(killed) == before  # the committed cache was never touched
+
+    (candidate,) = partial.parent.glob("resnet50-*.h5")
+    with h5py.File(candidate, "r") as handle:  # never claims rows that were not written
+        next_record = int(handle.attrs["next_record"])
+        rows = handle["original/features"][:next_record]
+        failed = handle["failed_indices"][()]
+    written = np.setdiff1d(np.arange(next_record), failed)
+    assert next_record >= claimed and np.isfinite(rows[written]).all()
+
+    resumed = subprocess.run(command(killed), env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    straight = tmp_path / "straight.h5"
+    featcache.extract(data.root, FACE, straight, weights=None)
+    finished = subprocess.run(command(straight), env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+
+    a, b = featcache.load(killed, "resnet50"), featcache.load(straight, "resnet50")
+    np.testing.assert_array_equal(a.features, b.features)
+    np.testing.assert_array_equal(a.index, b.index)
+    assert featcache.info(killed)["groups"][a.group]["views"]["original"]["failed"] == \
+        featcache.info(straight)["groups"][b.group]["views"]["original"]["failed"]
+    np.testing.assert_array_equal(featcache.load(killed, FACE).features, featcache.load(straight, FACE).features)
+    assert not partial.parent.exists()
