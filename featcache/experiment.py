@@ -1,0 +1,191 @@
+"""Experiments: cached features x the shared split x heads -> predictions -> metrics.
+
+Every head is fitted on the training and validation parts of the cache's stored split
+(Keras heads carve their own early-stopping set out of it) and scored once on the test
+part, which all backbones and heads share.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+import heads
+import metrics
+
+from .reading import FeatureSet, load
+from .splits import TEST, cached_split
+
+TASKS = ("classify", "regress")
+
+
+def task_list(task: str) -> tuple[str, ...]:
+    """``classify``, ``regress`` or ``both``."""
+    if task == "both":
+        return TASKS
+    if task not in TASKS:
+        raise ValueError(f"task must be classify, regress or both, got {task!r}")
+    return (task,)
+
+
+def _targets(features: FeatureSet, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """(y, usable rows) for a task: labelled rows, rows with valence and arousal, or both (joint)."""
+    labelled = features.labels >= 0
+    targets = features.targets.astype(np.float64)
+    rated = np.isfinite(targets).all(axis=1)
+    if task == "classify":
+        return features.labels.astype(np.int64), labelled
+    if task == "regress":
+        return targets, rated
+    return np.column_stack([features.labels, targets]), labelled & rated  # joint: [class, valence, arousal]
+
+
+def run_head(
+    features: FeatureSet,
+    parts: np.ndarray,
+    head: str,
+    task: str,
+    *,
+    params: Optional[dict] = None,
+    seed: int = 0,
+) -> list[dict]:
+    """Fit one head on the train+validation parts, score it on the test part.
+
+    ``task`` is ``classify``, ``regress`` or ``joint`` (a multi-task head: one fit, scored
+    as a classifier and as a regressor). Returns one plain dict per scored task: backbone,
+    group, head, task, fit_seconds, report (the metrics package's report), predictions,
+    scores and truth on the test rows, test record indices, the head's training history
+    when it has one, and the fitted estimator.
+    """
+    y, usable = _targets(features, task)
+    part = parts[features.index]
+    train = usable & (part != TEST)
+    test = usable & (part == TEST)
+    if not train.any() or not test.any():
+        raise ValueError(f"no usable rows for task {task!r} in the train or test part of group {features.group}")
+    estimator = heads.make(head, task, **_seeded(head, task, params or {}, seed))
+    began = time.perf_counter()
+    estimator.fit(features.features[train], y[train])
+    fit_seconds = time.perf_counter() - began
+    common = {"backbone": features.config["backbone"], "group": features.group, "view": features.view,
+              "head": head, "fit_seconds": fit_seconds, "n_train": int(train.sum()), "n_test": int(test.sum()),
+              "test_index": features.index[test], "history": getattr(estimator, "history_", None),
+              "estimator": estimator}
+    outputs = []
+    if task in ("classify", "joint"):
+        truth = y[test] if task == "classify" else y[test, 0].astype(np.int64)
+        scores = class_scores(estimator, features.features[test], len(features.class_names))
+        report = metrics.classification_report(truth, scores, class_names=features.class_names)
+        outputs.append({**common, "task": "classify", "report": report, "predictions": scores.argmax(axis=1),
+                        "scores": scores, "truth": truth})
+    if task in ("regress", "joint"):
+        predictions = np.asarray(estimator.predict(features.features[test]), dtype=np.float64)
+        truth = y[test] if task == "regress" else y[test, 1:]
+        predictions = predictions if task == "regress" else predictions[:, 1:]
+        outputs.append({**common, "task": "regress", "report": metrics.regression_report(truth, predictions),
+                        "predictions": predictions, "scores": None, "truth": truth})
+    return outputs
+
+
+def class_scores(estimator, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n, n_classes) probabilities with column j for class id j, even for classes the head never saw."""
+    scores = np.zeros((len(X), n_classes))
+    scores[:, estimator.classes_] = estimator.predict_proba(X)
+    return scores
+
+
+def _seeded(head: str, task: str, params: dict, seed: int) -> dict:
+    """Add random_state=seed when the head takes one and the caller did not set it."""
+    accepted = heads.make(head, task).get_params()
+    return {"random_state": seed, **params} if "random_state" in accepted else params
+
+
+def compare(
+    cache: Union[str, Path],
+    backbones: Optional[Sequence[str]] = None,
+    head_names: Sequence[str] = ("keras_dense", "logistic", "ridge", "mlp"),
+    task: str = "both",
+    *,
+    groups: Optional[Sequence[str]] = None,
+    split: str = "default",
+    seed: int = 0,
+) -> list[dict]:
+    """Every head on every chosen backbone group for each task, on the cache's shared split.
+
+    Heads that do not support a task (ridge cannot classify) are left out of that task; a
+    multi-task head is fitted once and appears in both tables.
+    """
+    cache = Path(cache)
+    parts = cached_split(cache, split)
+    selections: Iterable = [dict(group=g) for g in groups] if groups else [dict(backbone=b) for b in backbones or []]
+    wanted = task_list(task)
+    results = []
+    for selection in selections:
+        features = load(cache, **selection)
+        for head in head_names:
+            supported = heads.HEADS[head]
+            if "joint" in supported:
+                results += [r for r in run_head(features, parts, head, "joint", seed=seed) if r["task"] in wanted]
+            for current in wanted:
+                if current in supported:
+                    results += run_head(features, parts, head, current, seed=seed)
+    order = {name: i for i, name in enumerate(head_names)}
+    return sorted(results, key=lambda r: (wanted.index(r["task"]), r["backbone"], order[r["head"]]))
+
+def train(
+    cache: Union[str, Path],
+    head: str,
+    task: str,
+    out: Union[str, Path],
+    *,
+    backbone: Optional[str] = None,
+    group: Optional[str] = None,
+    split: str = "default",
+    seed: int = 0,
+) -> dict:
+    """Fit a head on a cache's train+validation parts, save it to ``out`` and score it on the test part.
+
+    Beside the saved head, ``<out>.json`` records the cache group and task it was trained for,
+    so :func:`evaluate` can find them again.
+    """
+    cache, out = Path(cache), Path(out)
+    features = load(cache, backbone, group=group)
+    (result,) = run_head(features, cached_split(cache, split), head, task, seed=seed)
+    heads.save(result["estimator"], out)
+    meta = {"cache_fingerprint": _fingerprint(cache), "group": features.group, "task": task, "head": head,
+            "split": split, "report": result["report"]}
+    _meta_path(out).write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    return result
+
+
+def evaluate(cache: Union[str, Path], model: Union[str, Path], *, split: str = "default") -> dict:
+    """Score a head saved by :func:`train` on the test part of the cache it was trained for."""
+    cache, model = Path(cache), Path(model)
+    meta_path = _meta_path(model)
+    if not meta_path.is_file():
+        raise ValueError(f"{meta_path} is missing: evaluate needs a head saved by `featcache train`")
+    meta = json.loads(meta_path.read_text())
+    if meta["cache_fingerprint"] != _fingerprint(cache):
+        raise ValueError(f"{model} was trained on a cache of other data than {cache}")
+    features = load(cache, group=meta["group"])
+    estimator = heads.load(model)
+    y, usable = _targets(features, meta["task"])
+    test = usable & (cached_split(cache, split)[features.index] == TEST)
+    if meta["task"] == "classify":
+        scores = class_scores(estimator, features.features[test], len(features.class_names))
+        return metrics.classification_report(y[test], scores, class_names=features.class_names)
+    return metrics.regression_report(y[test], estimator.predict(features.features[test]))
+
+
+def _meta_path(model: Path) -> Path:
+    return model.with_name(model.name + ".json")
+
+
+def _fingerprint(cache: Path) -> str:
+    from .reading import info
+
+    return info(cache)["dataset"]["fingerprint"]

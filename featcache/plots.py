@@ -1,0 +1,109 @@
+"""Figures a person would rather look at than read (matplotlib, PNG, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+CORRECT, WRONG = "#1a9850", "#d73027"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.clf()
+    _pyplot().close(fig)
+    return path
+
+
+def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path: Path) -> Path:
+    """Loss and the second metric (accuracy or MAE) per epoch, train solid and validation dashed,
+    one colour per run: the comparison across backbones or heads in one figure."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for (label, history), colour in zip(histories.items(), plt.cm.tab10.colors):
+        metric = next((k for k in history if not k.startswith("val_") and k.endswith(("accuracy", "mae"))), None)
+        for ax, key in zip(axes, ("loss", metric)):
+            if key is None or key not in history:
+                continue
+            epochs = np.arange(1, len(history[key]) + 1)
+            ax.plot(epochs, history[key], color=colour, label=f"{label} train")
+            if f"val_{key}" in history:
+                ax.plot(epochs, history[f"val_{key}"], color=colour, linestyle="--", label=f"{label} validation")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(key)
+    axes[0].set_title("loss")
+    axes[1].set_title("accuracy / MAE")
+    for ax in axes:
+        if ax.lines:
+            ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
+def confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix with counts in each cell."""
+    plt = _pyplot()
+    cm = np.asarray(cm)
+    normalised = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if normalised[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="fraction of the true class")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def face_grid(images: Sequence[str], true: Sequence[int], predicted: Sequence[int], class_names: Sequence[str],
+              path: Path, columns: int = 6, title: str = "") -> Path:
+    """Test faces framed green (correct) or red (wrong), with true and predicted labels."""
+    plt = _pyplot()
+    rows = int(np.ceil(len(images) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, t, p in zip(axes.flat, images, true, predicted):
+        ax.imshow(plt.imread(image), cmap="gray")
+        ax.axis("on")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        colour = CORRECT if t == p else WRONG
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colour)
+            spine.set_linewidth(4)
+        ax.set_title(f"true {class_names[t]}\npred {class_names[p]}", fontsize=8, color=colour)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def va_scatter(true: np.ndarray, predicted: np.ndarray, path: Path, title: str = "") -> Path:
+    """Predicted against true valence and arousal, with the identity line."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
+    for ax, j, name in zip(axes, (0, 1), ("valence", "arousal")):
+        ax.scatter(true[:, j], predicted[:, j], s=6, alpha=0.5)
+        ax.plot([-1, 1], [-1, 1], color="grey", linewidth=1)
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_xlabel(f"true {name}")
+        ax.set_ylabel(f"predicted {name}")
+        ax.set_aspect("equal")
+    fig.suptitle(title)
+    return _save(fig, path)

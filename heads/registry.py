@@ -1,0 +1,54 @@
+"""Heads by name: ``make(name, task, **params)``, ``names()``, and the ``HEADS`` task table."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+from sklearn.base import BaseEstimator
+
+from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
+from .linear import LogisticHead, RidgeHead
+from .mlp import MLPHead
+from .multitask import MultiTaskHead
+
+CLASSIFY, REGRESS, JOINT = "classify", "regress", "joint"
+TASKS = (CLASSIFY, REGRESS, JOINT)  # joint: y = [class_id, valence, arousal] (MultiTaskHead)
+
+
+def _mlp(task: str) -> Callable[..., BaseEstimator]:
+    def build(**params) -> BaseEstimator:
+        if params.setdefault("task", task) != task:
+            raise ValueError(f"make('mlp', {task!r}) got a conflicting task={params['task']!r}")
+        return MLPHead(**params)
+
+    return build
+
+
+_FACTORIES: Mapping[str, Mapping[str, Callable[..., BaseEstimator]]] = {
+    "keras_dense": {CLASSIFY: KerasDenseClassifier, REGRESS: KerasDenseRegressor},
+    "logistic": {CLASSIFY: LogisticHead},
+    "ridge": {REGRESS: RidgeHead},
+    "mlp": {CLASSIFY: _mlp(CLASSIFY), REGRESS: _mlp(REGRESS)},
+    "multitask": {JOINT: MultiTaskHead},
+}
+
+#: Head name -> the tasks it supports, e.g. ``HEADS["ridge"] == ("regress",)``.
+HEADS: Mapping[str, tuple[str, ...]] = MappingProxyType({name: tuple(tasks) for name, tasks in _FACTORIES.items()})
+
+
+def names() -> tuple[str, ...]:
+    """Every head name, in a stable order."""
+    return tuple(_FACTORIES)
+
+
+def make(name: str, task: str, /, **params) -> BaseEstimator:
+    """An unfitted head for ``task`` ("classify", "regress" or "joint"), with ``params``
+    passed to its constructor. Raises ValueError for an unknown name or a task the head
+    does not support, naming the valid choices."""
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown head {name!r}; choose one of {', '.join(names())}")
+    if task not in _FACTORIES[name]:
+        valid = " or ".join(repr(t) for t in HEADS[name])
+        raise ValueError(f"head {name!r} does not support task {task!r}; valid task(s): {valid}")
+    return _FACTORIES[name][task](**params)

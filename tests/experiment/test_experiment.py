@@ -1,0 +1,80 @@
+"""Experiments end to end: synthetic faces -> cache -> heads -> reports, train/evaluate, the demo."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import featcache
+from featcache.cli import app
+from featcache.demo import make_synthetic_faces, run_demo
+from featcache.experiment import compare, evaluate, train
+
+FACE = "fer_minixception"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    data = make_synthetic_faces(root / "faces", per_class=30, seed=1)
+    path = root / "faces.h5"
+    featcache.extract(data, FACE, path)
+    return path
+
+
+def test_compare_scores_every_head_on_the_shared_test_part(cache):
+    results = compare(cache, [FACE], ["logistic", "ridge", "keras_dense"], "both")
+    assert [(r["head"], r["task"]) for r in results] == [
+        ("logistic", "classify"), ("keras_dense", "classify"), ("ridge", "regress"), ("keras_dense", "regress")]
+    tests = {tuple(r["test_index"]) for r in results}
+    assert len(tests) == 1 and abs(len(next(iter(tests))) - 36) <= 8  # 15% of 240 (+-1 a class): shared
+    logistic = results[0]["report"]
+    assert logistic["accuracy"] >= 0.5  # chance is 0.125: the drawn expressions are learnable
+    ridge = results[2]["report"]
+    assert ridge["valence"]["ccc"] >= 0.5 and ridge["arousal"]["ccc"] >= 0.3
+    dense = results[1]
+    assert len(dense["history"]["loss"]) >= 1 and dense["fit_seconds"] < 60
+
+
+def test_train_then_evaluate_gives_the_same_report(cache, tmp_path):
+    saved = tmp_path / "logistic.joblib"
+    trained = train(cache, "logistic", "classify", saved, backbone=FACE)
+    report = evaluate(cache, saved)
+    assert report["accuracy"] == trained["report"]["accuracy"]
+    assert json.loads((tmp_path / "logistic.joblib.json").read_text())["group"] == trained["group"]
+
+
+def test_cli_compare_writes_tables_and_figures(cache, tmp_path):
+    result = CliRunner().invoke(app, ["compare", "--cache", str(cache), "--backbones", FACE, "--heads", "logistic,ridge",
+                                      "--task", "both", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "| fer_minixception | logistic |" in result.output and "| fer_minixception | ridge |" in result.output
+    for name in ("compare.md", "compare.json", "compare_classification.csv", "confusion_matrix.png",
+                 "test_faces.png", "valence_arousal.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_cli_compare_needs_something_to_compare(cache):
+    result = CliRunner().invoke(app, ["compare", "--cache", str(cache)])
+    assert result.exit_code == 2 and "name --backbones or --groups" in result.output
+
+
+def test_demo_runs_end_to_end_and_says_the_faces_are_synthetic(tmp_path):
+    lines = []
+    outcome = run_demo(tmp_path, per_class=8, backbone=FACE, head_names=("logistic", "ridge"), echo=lines.append,
+                       progress=False)
+    text = "\n".join(lines)
+    assert "SYNTHETIC" in text and "featcache extract --data" in text
+    assert {r["head"] for r in outcome["results"]} == {"logistic", "ridge"}
+    assert all(path.stat().st_size > 0 for path in outcome["figures"])
+    assert (tmp_path / "demo.md").read_text().count("| fer_minixception |") == 2
+
+
+def test_multitask_head_is_fitted_once_and_scored_in_both_tables(cache):
+    results = compare(cache, [FACE], ["multitask"], "both")
+    assert [r["task"] for r in results] == ["classify", "regress"]
+    assert results[0]["estimator"] is results[1]["estimator"]
+    assert results[0]["report"]["accuracy"] > 0.3 and results[1]["report"]["valence"]["ccc"] > 0.2
+    only = compare(cache, [FACE], ["multitask"], "regress")
+    assert [r["task"] for r in only] == ["regress"]
