@@ -238,3 +238,13 @@ def test_sigkill_part_way_then_resume_equals_an_uninterrupted_run(tmp_path):
         featcache.info(straight)["groups"][b.group]["views"]["original"]["failed"]
     np.testing.assert_array_equal(featcache.load(killed, FACE).features, featcache.load(straight, FACE).features)
     assert not partial.parent.exists()
+
+
+def test_flip_later_adds_only_the_flipped_view(affectnet, tmp_path):
+    out = tmp_path / "later.h5"
+    featcache.extract(affectnet.root, FACE, out, weights=None)
+    original = featcache.load(out, FACE).features
+    later = featcache.extract(affectnet.root, FACE, out, weights=None, flip=True)
+    assert later.views == ("flip",)
+    np.testing.assert_array_equal(featcache.load(out, FACE).features, original)
+    assert featcache.load(out, FACE, view="flip").features.shape == original.shape
