@@ -1,0 +1,171 @@
+"""Extraction speed: featcache extract against what users do today, side by side in one run.
+
+For each backbone (random weights: speed does not depend on their values), on the same
+folder of JPEGs (the first ``--images`` faces of ../shared's AffectNet subset, linked
+into a temporary folder):
+
+* baseline: ``keras.utils.image_dataset_from_directory`` + the family's preprocessing +
+  ``model.predict`` on ``keras.applications.<Model>(include_top=False, pooling="avg")``;
+* featcache: ``featcache.extract`` into a fresh cache (decode, resize, model, HDF5 write);
+* model only: featcache's compiled step on the same batches already decoded in memory.
+
+Reports images per second (medians of ``--repeats`` runs), the ratio, the pipeline
+efficiency (featcache's extraction loop over model-only), and the achieved GFLOP/s as a
+fraction of a 4096 x 4096 float32 matmul measured in the same run.
+
+    python benchmarks/bench_extract.py [--images 512] [--repeats 3] [--backbones mobilenet_v2,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import featcache  # noqa: E402
+from _common import write_results  # noqa: E402
+from backbone_table import gflops  # noqa: E402
+from featcache.backbones.keras_apps import app_for  # noqa: E402
+from featcache.backbones.lite import build_efficientnet_lite  # noqa: E402
+from featcache.backbones.preprocessing import apply_mode  # noqa: E402
+
+IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "affectnet-subset" / "images"
+BATCH = 32
+
+
+def linked_folder(n: int) -> Path:
+    """A class-folder dataset of symbolic links to the first n JPEGs (nothing copied)."""
+    folder = Path(tempfile.mkdtemp(prefix="featcache-bench-")) / "faces" / "all"
+    folder.mkdir(parents=True)
+    for image in sorted(IMAGES.glob("*.jpg"), key=lambda p: int(p.stem))[:n]:
+        (folder / image.name).symlink_to(image)
+    return folder.parent
+
+
+def matmul_gflops(size: int = 4096, repeats: int = 5) -> float:
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    tf.linalg.matmul(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        tf.linalg.matmul(a, b).numpy()
+        times.append(time.perf_counter() - began)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def baseline_model(name: str, size: int) -> keras.Model:
+    if name.startswith("efficientnet_lite"):
+        return build_efficientnet_lite(int(name[-1]), (size, size, 3), pooling="avg")
+    app = app_for(name)
+    return getattr(keras.applications, app.constructor)(include_top=False, weights=None, pooling="avg",
+                                                        input_shape=(size, size, 3))
+
+
+def run_baseline(name: str, folder: Path) -> float:
+    """img/s of what a user writes today, model building included."""
+    spec = featcache.backbones.get_spec(name)
+    began = time.perf_counter()
+    model = baseline_model(name, spec.input_size)
+    dataset = keras.utils.image_dataset_from_directory(folder, labels=None, image_size=(spec.input_size,) * 2,
+                                                       batch_size=BATCH, shuffle=False, verbose=False)
+    dataset = dataset.map(lambda x: apply_mode(x, spec.preprocessing))
+    features = model.predict(dataset, verbose=0)
+    return len(features) / (time.perf_counter() - began)
+
+
+def run_featcache(name: str, folder: Path, work: Path) -> tuple[float, float, featcache.ExtractResult]:
+    """(img/s of the whole call, img/s of its extraction loop, result), model building included."""
+    out = work / f"{name}.h5"
+    out.unlink(missing_ok=True)
+    began = time.perf_counter()
+    result = featcache.extract(folder, name, out, weights=None, batch_size=BATCH)
+    return result.images / (time.perf_counter() - began), result.images_per_second, result
+
+
+def run_model_only(name: str, folder: Path) -> float:
+    """img/s of the compiled feature model on batches already decoded in memory."""
+    from featcache.pipeline import image_batches
+
+    extractor = featcache.load_backbone(name, weights=None)
+    paths = [str(p) for p in sorted(folder.rglob("*.jpg"))]
+    batches = [pixels for _, pixels in image_batches(paths, range(len(paths)), extractor.input_size, BATCH)]
+    spec = tf.TensorSpec((None, extractor.input_size, extractor.input_size, 3), tf.float32)
+    step = tf.function(lambda x: extractor.model(x, training=False), input_signature=[spec])
+    step(batches[0]).numpy()  # trace
+    began = time.perf_counter()
+    for pixels in batches:
+        step(pixels).numpy()
+    return len(paths) / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backbones", default="mobilenet_v2,efficientnet_lite0,densenet121,resnet50")
+    args = parser.parse_args()
+    if not IMAGES.is_dir():
+        sys.exit(f"{IMAGES}: the shared AffectNet subset is not here; this benchmark needs ../shared")
+    folder = linked_folder(args.images)
+    work = Path(tempfile.mkdtemp(prefix="featcache-bench-out-"))
+    peak = matmul_gflops()
+    print(f"4096^2 float32 matmul: {peak:.0f} GFLOP/s", flush=True)
+    rows = []
+    for name in args.backbones.split(","):
+        runs = {"baseline": [], "featcache": [], "featcache_loop": [], "model_only": []}
+        for _ in range(args.repeats):  # interleaved, so load changes hit every method alike
+            runs["baseline"].append(run_baseline(name, folder))
+            whole, loop, _ = run_featcache(name, folder, work)
+            runs["featcache"].append(whole)
+            runs["featcache_loop"].append(loop)
+            runs["model_only"].append(run_model_only(name, folder))
+            keras.backend.clear_session()
+        med = {key: statistics.median(values) for key, values in runs.items()}
+        spec = featcache.backbones.get_spec(name)
+        per_image = gflops(featcache.load_backbone(name, weights=None).model, spec.input_size)
+        row = {
+            "backbone": name, "images": args.images, "baseline_img_s": med["baseline"],
+            "featcache_img_s": med["featcache"], "ratio": med["featcache"] / med["baseline"],
+            "featcache_loop_img_s": med["featcache_loop"], "model_only_img_s": med["model_only"],
+            "pipeline_efficiency": med["featcache_loop"] / med["model_only"], "gflops_per_image": per_image,
+            "achieved_gflop_s": per_image * med["model_only"],
+            "fraction_of_matmul": per_image * med["model_only"] / peak, "runs": runs,
+        }
+        rows.append(row)
+        print(f"{name:20s} baseline {row['baseline_img_s']:6.1f}  featcache {row['featcache_img_s']:6.1f} img/s "
+              f"(x{row['ratio']:.2f}); loop {row['featcache_loop_img_s']:6.1f}, model only "
+              f"{row['model_only_img_s']:6.1f} (efficiency {row['pipeline_efficiency']:.2f}); "
+              f"{row['achieved_gflop_s']:.0f} GFLOP/s = {row['fraction_of_matmul']:.0%} of matmul", flush=True)
+    table = [
+        f"# Extraction speed: {args.images} AffectNet JPEGs (224 px), batch {BATCH}, TensorFlow engine, random weights",
+        "",
+        f"Medians of {args.repeats} interleaved runs; 4096^2 float32 matmul in the same run: {peak:.0f} GFLOP/s. "
+        "Baseline and featcache img/s include building the model; the loop figure is featcache's extraction "
+        "loop alone; efficiency = loop / model-only on the same decoded batches.",
+        "",
+        "| backbone | baseline img/s | featcache img/s | ratio | loop img/s | model-only img/s | efficiency | "
+        "GFLOP/s | of matmul |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    table += [f"| {r['backbone']} | {r['baseline_img_s']:.1f} | {r['featcache_img_s']:.1f} | {r['ratio']:.2f}x | "
+              f"{r['featcache_loop_img_s']:.1f} | {r['model_only_img_s']:.1f} | {r['pipeline_efficiency']:.2f} | "
+              f"{r['achieved_gflop_s']:.0f} | {r['fraction_of_matmul']:.0%} |" for r in rows]
+    paths = write_results("extract_speed", {"matmul_gflop_s": peak, "batch_size": BATCH, "rows": rows},
+                          "\n".join(table) + "\n")
+    print("wrote", *paths)
+
+
+if __name__ == "__main__":
+    main()
