@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import featcache  # noqa: E402
 from _common import RESULTS, write_results  # noqa: E402
-from featcache.demo import write_figures  # noqa: E402
+from featcache.plots import write_figures  # noqa: E402
 from featcache.experiment import compare  # noqa: E402
 from featcache.report import classification_rows, markdown_table, regression_rows, write_tables  # noqa: E402
 

@@ -190,7 +190,7 @@ def compare(
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Also write PNG figures."),
 ) -> None:
     """Every head on every backbone, on the cache's shared split: featcache.compare(...)."""
-    from featcache.demo import write_figures
+    from featcache.plots import write_figures
     from featcache.experiment import compare as run_compare
     from featcache.report import classification_rows, markdown_table, regression_rows, write_tables
 

@@ -490,13 +490,19 @@ def _open_folders(root: Path, class_names: Optional[tuple[str, ...]]) -> Dataset
     )
 
 
-def _class_index(name: str, names: Sequence[str], where: str) -> int:
+def _find_class(name: str, names: Sequence[str]) -> Optional[int]:
     """Index of ``name`` in ``names``: exact match first, then a unique case-insensitive one."""
     if name in names:
         return names.index(name)
     folded = [i for i, candidate in enumerate(names) if candidate.casefold() == name.casefold()]
-    if len(folded) == 1:
-        return folded[0]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _class_index(name: str, names: Sequence[str], where: str) -> int:
+    """:func:`_find_class`, or a DatasetError naming ``where``."""
+    index = _find_class(name, names)
+    if index is not None:
+        return index
     raise DatasetError(f"{where} {name!r} is not one of class_names ({', '.join(names)}); "
                        "fix it or add it to class_names")
 
@@ -661,11 +667,9 @@ def _csv_labels(
 
 
 def _class_index_at(manifest: Path, line: int, column: str, cell: str, names: Sequence[str]) -> int:
-    if cell in names:
-        return names.index(cell)
-    folded = [i for i, candidate in enumerate(names) if candidate.casefold() == cell.casefold()]
-    if len(folded) == 1:
-        return folded[0]
+    index = _find_class(cell, names)
+    if index is not None:
+        return index
     raise DatasetError(f"{manifest} line {line}: {column} {cell!r} is not one of the class names "
                        f"({', '.join(names)}); fix the label or pass class_names=")
 

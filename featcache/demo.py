@@ -108,6 +108,7 @@ def run_demo(
 ) -> dict:
     """Make the synthetic set (once), extract, train every head, write tables and plots into ``out``."""
     from .experiment import compare
+    from .plots import write_figures
     from .extraction import extract
     from .report import classification_rows, markdown_table, regression_rows, write_tables
 
@@ -134,47 +135,3 @@ def run_demo(
          "PATH/TO/AFFECTNET --backbone efficientnet_lite0 --out faces.h5 && featcache compare --cache faces.h5 "
          "--backbones efficientnet_lite0 --heads keras_dense,logistic,ridge,mlp --task both")
     return {"results": results, "tables": tables, "figures": figures}
-
-
-def write_figures(results: list[dict], cache: Path, out: Path, max_faces: int = 24) -> list[Path]:
-    """Training curves, the best classifier's confusion matrix and face grid, the best regressor's scatter."""
-    from . import plots
-    from .reading import info, load
-
-    written = []
-    histories = {}
-    for r in results:
-        if r["history"]:
-            joint = sum(1 for o in results if o["estimator"] is r["estimator"]) > 1
-            histories[f"{r['backbone']} {r['head']}" + ("" if joint else f" ({r['task']})")] = r["history"]
-    if histories:
-        written.append(plots.training_curves(histories, out / "training_curves.png"))
-    classifiers = [r for r in results if r["task"] == "classify"]
-    if classifiers:
-        best = max(classifiers, key=lambda r: r["report"]["accuracy"])
-        names = best["report"]["classes"]
-        title = f"{best['backbone']} + {best['head']}: accuracy {best['report']['accuracy']:.3f}"
-        written.append(plots.confusion_matrix(np.array(best["report"]["confusion_matrix"]), names,
-                                              out / "confusion_matrix.png", title))
-        features = load(cache, group=best["group"])
-        root = Path(info(cache)["dataset"]["root"])
-        position = {record: row for row, record in enumerate(features.index)}
-        chosen = _mixed_sample(best["truth"] == best["predictions"], max_faces)
-        paths = [str(root / features.paths[position[best["test_index"][i]]]) for i in chosen]
-        written.append(plots.face_grid(paths, best["truth"][chosen], best["predictions"][chosen], names,
-                                       out / "test_faces.png", title=title))
-    regressors = [r for r in results if r["task"] == "regress"]
-    if regressors:
-        best = max(regressors, key=lambda r: r["report"]["valence"]["ccc"] + r["report"]["arousal"]["ccc"])
-        title = (f"{best['backbone']} + {best['head']}: CCC valence {best['report']['valence']['ccc']:.3f}, "
-                 f"arousal {best['report']['arousal']['ccc']:.3f}")
-        written.append(plots.va_scatter(best["truth"], best["predictions"], out / "valence_arousal.png", title))
-    return written
-
-
-def _mixed_sample(correct: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
-    """Up to half the faces wrongly classified (when there are any), the rest correct, shuffled."""
-    rng = np.random.default_rng(seed)
-    wrong = rng.permutation(np.flatnonzero(~correct))[: size // 2]
-    right = rng.permutation(np.flatnonzero(correct))[: size - len(wrong)]
-    return rng.permutation(np.concatenate([wrong, right]))

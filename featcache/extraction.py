@@ -157,14 +157,14 @@ def extract(
 
 
 def _load_extractor(backbone, weights, taps, pooling, image_size, precision):
+    """The feature model, built under a mixed dtype policy when asked (the global policy is restored)."""
     import keras
 
     from .backbones import load_backbone
 
-    if precision == "float32":
-        return load_backbone(backbone, weights, taps=taps, pooling=pooling, input_size=image_size)
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if _device() != "CPU" else "mixed_bfloat16")
+    if precision == "mixed":
+        keras.config.set_dtype_policy("mixed_float16" if _device() != "CPU" else "mixed_bfloat16")
     try:
         return load_backbone(backbone, weights, taps=taps, pooling=pooling, input_size=image_size)
     finally:

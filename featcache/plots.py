@@ -1,4 +1,7 @@
-"""Figures a person would rather look at than read (matplotlib, PNG, no display needed)."""
+"""Figures a person would rather look at than read (matplotlib, PNG, no display needed).
+
+:func:`write_figures` draws the standard set for experiment results (demo, compare, benchmarks).
+"""
 
 from __future__ import annotations
 
@@ -107,3 +110,46 @@ def va_scatter(true: np.ndarray, predicted: np.ndarray, path: Path, title: str =
         ax.set_aspect("equal")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def write_figures(results: list[dict], cache: Path, out: Path, max_faces: int = 24) -> list[Path]:
+    """Training curves, the best classifier's confusion matrix and face grid, the best regressor's scatter."""
+    from .reading import info, load
+
+    written = []
+    histories = {}
+    for r in results:
+        if r["history"]:
+            joint = sum(1 for o in results if o["estimator"] is r["estimator"]) > 1
+            histories[f"{r['backbone']} {r['head']}" + ("" if joint else f" ({r['task']})")] = r["history"]
+    if histories:
+        written.append(training_curves(histories, out / "training_curves.png"))
+    classifiers = [r for r in results if r["task"] == "classify"]
+    if classifiers:
+        best = max(classifiers, key=lambda r: r["report"]["accuracy"])
+        names = best["report"]["classes"]
+        title = f"{best['backbone']} + {best['head']}: accuracy {best['report']['accuracy']:.3f}"
+        written.append(confusion_matrix(np.array(best["report"]["confusion_matrix"]), names,
+                                              out / "confusion_matrix.png", title))
+        features = load(cache, group=best["group"])
+        root = Path(info(cache)["dataset"]["root"])
+        position = {record: row for row, record in enumerate(features.index)}
+        chosen = _mixed_sample(best["truth"] == best["predictions"], max_faces)
+        paths = [str(root / features.paths[position[best["test_index"][i]]]) for i in chosen]
+        written.append(face_grid(paths, best["truth"][chosen], best["predictions"][chosen], names,
+                                       out / "test_faces.png", title=title))
+    regressors = [r for r in results if r["task"] == "regress"]
+    if regressors:
+        best = max(regressors, key=lambda r: r["report"]["valence"]["ccc"] + r["report"]["arousal"]["ccc"])
+        title = (f"{best['backbone']} + {best['head']}: CCC valence {best['report']['valence']['ccc']:.3f}, "
+                 f"arousal {best['report']['arousal']['ccc']:.3f}")
+        written.append(va_scatter(best["truth"], best["predictions"], out / "valence_arousal.png", title))
+    return written
+
+
+def _mixed_sample(correct: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """Up to half the faces wrongly classified (when there are any), the rest correct, shuffled."""
+    rng = np.random.default_rng(seed)
+    wrong = rng.permutation(np.flatnonzero(~correct))[: size // 2]
+    right = rng.permutation(np.flatnonzero(correct))[: size - len(wrong)]
+    return rng.permutation(np.concatenate([wrong, right]))
