@@ -143,7 +143,7 @@ def check_dataset(cache: Path, fingerprint: str) -> None:
     """Refuse a cache that was made from other data."""
     if not cache.exists():
         return
-    with open_cache(cache) as handle:
+    with open_cache(cache, shards=True) as handle:
         stored = handle.attrs.get("dataset_fingerprint")
     if stored != fingerprint:
         raise CacheError(
@@ -153,8 +153,12 @@ def check_dataset(cache: Path, fingerprint: str) -> None:
 
 
 @contextmanager
-def open_cache(cache: Path) -> Iterator[h5py.File]:
-    """Open a committed cache for reading, with a clear error for anything else."""
+def open_cache(cache: Path, *, shards: bool = False) -> Iterator[h5py.File]:
+    """Open a committed cache for reading, with a clear error for anything else.
+
+    An unmerged shard (see :mod:`featcache.shards`) is refused unless ``shards``, and so is
+    a merged cache whose shard files are not beside it.
+    """
     if not cache.is_file():
         raise CacheError(f"{cache}: no such cache file; make one with `featcache extract`")
     try:
@@ -164,13 +168,17 @@ def open_cache(cache: Path) -> Iterator[h5py.File]:
     with handle:
         if handle.attrs.get("featcache_format") != FORMAT_VERSION:
             raise CacheError(f"{cache}: not a featcache cache (format {handle.attrs.get('featcache_format')!r})")
+        if not shards:
+            from .shards import check_whole
+
+            check_whole(handle, cache)
         yield handle
 
 
 def has_view(cache: Path, key: str, view: str) -> bool:
     if not cache.exists():
         return False
-    with open_cache(cache) as handle:
+    with open_cache(cache, shards=True) as handle:
         return f"groups/{key}/{view}" in handle
 
 
@@ -181,17 +189,21 @@ class PartialWriter:
     """Features of one group being extracted, resumable across crashes.
 
     ``next_record`` (an attribute) is raised only after the rows before it are
-    flushed to disk, so it never claims rows that were not written.
+    flushed to disk, so it never claims rows that were not written. ``rows``: the
+    records this writer holds (default all; a shard holds a slice), row 0 = ``rows.start``.
     """
 
-    def __init__(self, path: Path, config: dict, fingerprint: str, views: Sequence[str], n_records: int):
+    def __init__(self, path: Path, config: dict, fingerprint: str, views: Sequence[str], n_records: int,
+                 rows: Optional[range] = None):
         self.path = path
         self.views = tuple(views)
+        self.rows = rows if rows is not None else range(n_records)
         self.handle = self._open(path, config, fingerprint, n_records)
 
     def _open(self, path: Path, config: dict, fingerprint: str, n_records: int) -> h5py.File:
         identity = {"config": json.dumps(config, sort_keys=True), "dataset_fingerprint": fingerprint,
-                    "views": json.dumps(list(self.views)), "n_records": n_records}
+                    "views": json.dumps(list(self.views)), "n_records": n_records,
+                    "record_range": json.dumps([self.rows.start, self.rows.stop])}
         if path.exists():
             try:
                 handle = h5py.File(path, "a")
@@ -205,11 +217,11 @@ class PartialWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = h5py.File(path, "w")
         handle.attrs.update(identity)
-        handle.attrs["next_record"] = 0
+        handle.attrs["next_record"] = self.rows.start
         dim = int(config["feature_dim"])
-        chunk_rows = max(1, min(n_records, (1 << 20) // (4 * dim)))  # about 1 MiB per chunk
+        chunk_rows = max(1, min(len(self.rows), (1 << 20) // (4 * dim)))  # about 1 MiB per chunk
         for view in self.views:
-            handle.create_dataset(f"{view}/features", shape=(n_records, dim), dtype=np.float32,
+            handle.create_dataset(f"{view}/features", shape=(len(self.rows), dim), dtype=np.float32,
                                   chunks=(chunk_rows, dim), fillvalue=np.nan)
         handle.create_dataset("failed_indices", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(256,))
         handle.create_dataset("failed_reasons", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
@@ -228,7 +240,9 @@ class PartialWriter:
         return int(self.handle.attrs["next_record"])
 
     def write(self, view: str, indices: np.ndarray, features: np.ndarray) -> None:
-        self.handle[f"{view}/features"][indices[0] : indices[-1] + 1] = _spread(indices, features)
+        block = _spread(indices, features)
+        first = int(indices[0]) - self.rows.start
+        self.handle[f"{view}/features"][first : first + len(block)] = block
 
     def fail(self, index: int, reason: str) -> None:
         for name, value in (("failed_indices", index), ("failed_reasons", reason)):

@@ -84,6 +84,14 @@ class Layout(str, Enum):
     folders = "folders"
 
 
+class EngineName(str, Enum):
+    auto = "auto"
+    tensorflow = "tensorflow"
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
+    ray = "ray"  # featcache.ray_engine.extract_on_ray: one shard per Ray worker (the workers' engine is auto)
+
+
 class Precision(str, Enum):
     float32 = "float32"
     mixed = "mixed"
@@ -112,11 +120,12 @@ def user_errors() -> Iterator[None]:
     from featcache.errors import WeightsError
     from featcache.cache import CacheError
     from featcache.datasets import DatasetError
+    from featcache.engines import EngineError
     from featcache.extraction import ExtractionError
 
     try:
         yield
-    except (DatasetError, CacheError, WeightsError, ExtractionError, ValueError) as error:
+    except (DatasetError, CacheError, WeightsError, EngineError, ExtractionError, ValueError) as error:
         if os.environ.get("FEATCACHE_DEBUG"):
             raise
         fail(" ".join(str(error).split()))
@@ -126,28 +135,61 @@ def user_errors() -> Iterator[None]:
 def extract(
     data: Path = typer.Option(..., "--data", help="Dataset folder (AffectNet layout or one folder per class) or CSV."),
     backbone: str = typer.Option("efficientnet_lite0", "--backbone", "-b", help="A name from `featcache backbones`."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Cache file [default: <data name>.features.h5]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Cache file (default: <data name>.features.h5)."),
     weights: str = typer.Option("pretrained", help="pretrained | imagenet | none | PATH to a weights file."),
     tap: Optional[List[str]] = typer.Option(None, "--tap", help="LAYER or LAYER:GRID; repeat for several."),
     pool: Pool = typer.Option(Pool.avg, "--pool", help="Pooling of each tap."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Input size [default: the backbone's]."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Input size (default: the backbone's)."),
     flip: bool = typer.Option(False, "--flip", help="Also cache the horizontally flipped view."),
     on_error: OnError = typer.Option(OnError.skip, "--on-error", help="Unreadable images: skip and record, or fail."),
     layout: Layout = typer.Option(Layout.auto, "--layout", help="Force a dataset layout."),
     precision: Precision = typer.Option(Precision.float32, "--precision", help="mixed: float16 on GPU."),
+    engine: EngineName = typer.Option(EngineName.auto, "--engine",
+                                      help="auto: tensorflow on GPU, onnxruntime/openvino on CPU when installed; "
+                                           "ray: one shard per Ray worker, then merged."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N",
+                                        help="Only the K-th of N blocks of records, into its own file, for `merge`."),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: the cluster, ray://HOST:10001 "
+                                                                  "or auto (default: start Ray here)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="--engine ray: how many workers (default: "
+                                                                         "one per GPU, else one per node)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
-    """Run a frozen backbone once over a dataset and cache its features: featcache.extract(...)."""
+    """Run a frozen backbone once over a dataset and cache its features: featcache.extract(...)
+    (--engine ray: featcache.ray_engine.extract_on_ray(...))."""
     import featcache
 
+    options = dict(weights=None if weights.lower() == "none" else weights, taps=tap or None, pooling=pool.value,
+                   batch_size=batch_size, image_size=image_size, flip=flip, on_error=on_error.value,
+                   precision=precision.value, layout=layout.value, progress=progress)
+    if engine is EngineName.ray:
+        if shard:
+            fail("--engine ray makes one shard per worker itself; drop --shard")
+        from featcache.ray_engine import extract_on_ray
+
+        with user_errors():
+            result = extract_on_ray(data, backbone, out, workers=workers, address=address, **options)
+        typer.echo(result.summary())
+        return
+    if address is not None or workers is not None:
+        fail("--address and --workers go with --engine ray")
     import_tensorflow_quietly()
     with user_errors():
-        result = featcache.extract(
-            data, backbone, out, weights=None if weights.lower() == "none" else weights, taps=tap or None,
-            pooling=pool.value, batch_size=batch_size, image_size=image_size, flip=flip, on_error=on_error.value,
-            precision=precision.value, layout=layout.value, progress=progress,
-        )
+        result = featcache.extract(data, backbone, out, engine=engine.value, shard=shard, **options)
+    typer.echo(result.summary())
+
+
+@app.command()
+def merge(
+    shards: List[Path] = typer.Argument(..., help="Every shard file of one `extract --shard K/N` split."),
+    out: Path = typer.Option(..., "--out", "-o", help="The merged cache (new; keep the shard files beside it)."),
+) -> None:
+    """Join shard files into one cache that reads like an unsharded one: featcache.merge(SHARDS, OUT)."""
+    import featcache
+
+    with user_errors():
+        result = featcache.merge(shards, out)
     typer.echo(result.summary())
 
 
@@ -259,6 +301,34 @@ def _headline(report: dict, task: str) -> str:
 
 
 @app.command()
+def recipe(
+    data: Path = typer.Option(..., "--data", help="Dataset folder (AffectNet layout for landmarks) or CSV."),
+    out: Path = typer.Option(Path("featcache-recipe"), "--out", help="Folder for tables, fitted heads, cache."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache file to use (default: OUT/features.h5)."),
+    name: str = typer.Option("affect", "--recipe", help="Which recipe (featcache.recipe.RECIPES)."),
+    weights: Optional[List[str]] = typer.Option(None, "--weights", help="BACKBONE=PATH weights; repeat."),
+    seed: int = typer.Option(0, "--seed"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """The best measured configuration on your data: featcache.run_recipe(...)."""
+    from featcache.recipe import RECIPES, run_recipe
+    from featcache.report import classification_rows, markdown_table, regression_rows
+
+    if name not in RECIPES:
+        fail(f"no recipe {name!r}; choose one of {', '.join(RECIPES)}")
+    chosen = dict(item.split("=", 1) for item in weights or [] if "=" in item)
+    if len(chosen) != len(weights or []):
+        fail("--weights takes BACKBONE=PATH, e.g. --weights mobilenet_v2=mobilenet_v2.weights.h5")
+    import_tensorflow_quietly()
+    with user_errors():
+        results = run_recipe(data, out, cache=cache, recipe=RECIPES[name], weights=chosen, seed=seed,
+                             progress=progress)
+    typer.echo(markdown_table(classification_rows(results), "Classification (test part)"))
+    typer.echo(markdown_table(regression_rows(results), "Valence and arousal (test part)"))
+    typer.echo(f"tables and fitted heads in {out}/")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("featcache-demo"), "--out", help="Folder for the data, cache, tables and figures."),
     per_class: int = typer.Option(150, "--per-class", min=4, help="Synthetic faces per class."),
@@ -295,7 +365,8 @@ def format_info(summary: dict) -> str:
         )
         for view, details in group["views"].items():
             lines.append(f"  {view}: features {' x '.join(map(str, details['shape']))}, "
-                         f"{len(details['failed'])} unreadable, {details['seconds']:.1f} s on {details['device']}")
+                         f"{len(details['failed'])} unreadable, {details['seconds']:.1f} s, "
+                         f"{details.get('engine', 'tensorflow')} on {details['device']}")
             for failure in details["failed"]:
                 lines.append(f"    unreadable: {failure['path']}: {failure['reason']}")
     return "\n".join(lines)

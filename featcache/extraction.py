@@ -30,6 +30,8 @@ from .cache import (
     writer_lock,
 )
 from .datasets import Dataset, open_dataset
+from .engines import Engine, build_engine, choose_engine
+from .shards import Shard, ShardSpec, check_target, parse_shard, shard_attrs, shard_file_name, shard_rows
 
 # How often a running extraction makes its progress durable (a killed run resumes from
 # the last checkpoint); FEATCACHE_CHECKPOINT_SECONDS=0 checkpoints after every batch.
@@ -53,6 +55,7 @@ class ExtractResult:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
     seconds: float = 0.0
     device: str = ""
+    engine: str = ""
 
     @property
     def images_per_second(self) -> float:
@@ -64,12 +67,13 @@ class ExtractResult:
             return f"{self.path} [{self.group}]: already cached, nothing to do"
         failed = f", {len(self.failed)} unreadable (recorded in the cache)" if self.failed else ""
         return (f"{self.path} [{self.group}]: {self.images} images{failed}, views {'+'.join(self.views)}, "
-                f"{self.seconds:.1f} s ({self.images_per_second:.0f} img/s on {self.device})")
+                f"{self.seconds:.1f} s ({self.images_per_second:.0f} img/s, {self.engine} on {self.device})")
 
 
-def default_cache_path(dataset: Dataset) -> Path:
-    """``<dataset folder name>.features.h5`` in the current folder."""
-    return Path(f"{dataset.root.name or 'dataset'}.features.h5")
+def default_cache_path(dataset: Dataset, shard: Optional[Shard] = None) -> Path:
+    """``<dataset folder name>.features.h5`` (a shard: ``.shard-K-of-N.features.h5``) in the current folder."""
+    stem = dataset.root.name or "dataset"
+    return Path(shard_file_name(stem, shard) if shard is not None else f"{stem}.features.h5")
 
 
 def _records(dataset: Dataset) -> Records:
@@ -117,6 +121,8 @@ def extract(
     on_error: str = "skip",
     precision: str = "float32",
     layout: str = "auto",
+    engine: str = "auto",
+    shard: ShardSpec = None,
     progress: bool = False,
 ) -> ExtractResult:
     """Run a frozen backbone once over a dataset and cache its features.
@@ -126,6 +132,10 @@ def extract(
     horizontally flipped view. ``on_error="skip"`` records unreadable images in the
     cache and goes on; ``"fail"`` stops at the first, naming it. ``precision="mixed"``
     computes in float16 on a GPU (bfloat16 on a CPU); features are stored as float32.
+    ``engine``: ``"auto"`` (TensorFlow on a GPU, ONNX Runtime or OpenVINO on a CPU when
+    installed and agreeing with TensorFlow), or one of :data:`featcache.engines.ENGINES`.
+    ``shard="K/N"`` (or ``(K, N)``) extracts only the K-th of N contiguous blocks of records
+    into a cache of its own, for :func:`featcache.merge` (see :mod:`featcache.shards`).
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
@@ -133,11 +143,15 @@ def extract(
         raise ValueError(f"precision must be 'float32' or 'mixed', got {precision!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    choose_engine(engine, precision)  # a bad name fails before any work
+    shard = parse_shard(shard)
     dataset = data if isinstance(data, Dataset) else open_dataset(data, layout)
-    cache = Path(out) if out is not None else default_cache_path(dataset)
+    rows = shard_rows(shard, len(dataset))
+    cache = Path(out) if out is not None else default_cache_path(dataset, shard)
     with writer_lock(cache):
         records = _records(dataset)
         check_dataset(cache, records.fingerprint)
+        check_target(cache, shard)
         extractor = _load_extractor(backbone, weights, taps, pooling, image_size, precision)
         config = {**extractor.config(), "precision": precision}
         key = group_key(config)
@@ -145,13 +159,16 @@ def extract(
         result = ExtractResult(path=cache, group=key, views=views, device=_device())
         if not views:
             return result
-        partial = PartialWriter(partial_path(cache, key), config, records.fingerprint, views, len(dataset))
+        runner = build_engine(extractor, engine, precision)
+        result.engine = runner.name
+        partial = PartialWriter(partial_path(cache, key), config, records.fingerprint, views, len(dataset), rows)
         try:
-            _run(extractor, dataset, partial, result, batch_size, on_error, progress)
+            _run(extractor, runner, dataset, partial, result, batch_size, on_error, progress)
         finally:
             partial.close()
         stats = {"complete": True, "seconds": result.seconds, "images_per_second": result.images_per_second,
-                 "device": result.device, "batch_size": batch_size, "engine": "tensorflow", "created": now()}
+                 "device": result.device, "batch_size": batch_size, **runner.record(), "created": now(),
+                 **shard_attrs(shard, len(dataset))}
         commit(cache, partial.path, key, _group_attrs(config), records, stats)
         return result
 
@@ -171,19 +188,14 @@ def _load_extractor(backbone, weights, taps, pooling, image_size, precision):
         keras.config.set_dtype_policy(previous)
 
 
-def _run(extractor, dataset: Dataset, partial: PartialWriter, result: ExtractResult, batch_size: int,
+def _run(extractor, engine: Engine, dataset: Dataset, partial: PartialWriter, result: ExtractResult, batch_size: int,
          on_error: str, progress: bool) -> None:
-    """Feed every record from the partial file's checkpoint through the model."""
-    import tensorflow as tf
-
+    """Feed every record of the partial file's rows, from its checkpoint on, through the model."""
     from .pipeline import decode_error, image_batches
 
-    start = partial.next_record
-    total = len(dataset)
+    rows = partial.rows  # a shard's block of records, or all of them
+    start, stop = partial.next_record, rows.stop
     paths = dataset.absolute_paths()
-    spec = tf.TensorSpec((None, extractor.input_size, extractor.input_size, 3), tf.float32)
-    model = extractor.model
-    step = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), input_signature=[spec])
     flip = "flip" in partial.views
 
     def record_failures(first: int, stop: int, seen: np.ndarray) -> None:
@@ -198,23 +210,26 @@ def _run(extractor, dataset: Dataset, partial: PartialWriter, result: ExtractRes
     began = time.perf_counter()
     last_checkpoint = began
     next_record = start
-    with _progress_bar(progress, total, start, extractor.name) as advance:
-        for indices, pixels in image_batches(paths[start:], range(start, total), extractor.input_size, batch_size):
-            indices = indices.numpy()
+    # nothing left (a resumed partial file that was complete): no batches, as tf.data cannot type an empty list
+    batches = (image_batches(paths[start:stop], range(start, stop), extractor.input_size, batch_size)
+               if start < stop else ())
+    with _progress_bar(progress, len(rows), start - rows.start, extractor.name) as advance:
+        for indices, pixels in batches:
+            indices, pixels = indices.numpy(), np.from_dlpack(pixels)  # no copy of the pixels
             record_failures(next_record, int(indices[-1]) + 1, indices)
             if "original" in partial.views:
-                partial.write("original", indices, step(pixels).numpy())
+                partial.write("original", indices, engine.run(pixels))
             if flip:
-                partial.write("flip", indices, step(tf.reverse(pixels, axis=[2])).numpy())
+                partial.write("flip", indices, engine.run(pixels[:, :, ::-1]))
             advance(int(indices[-1]) + 1 - next_record)
             next_record = int(indices[-1]) + 1
             result.images += len(indices)
             if time.perf_counter() - last_checkpoint > CHECKPOINT_SECONDS:
                 partial.checkpoint(next_record)
                 last_checkpoint = time.perf_counter()
-        record_failures(next_record, total, np.array([], dtype=np.int64))
-        advance(total - next_record)
-        partial.checkpoint(total)
+        record_failures(next_record, stop, np.array([], dtype=np.int64))
+        advance(stop - next_record)
+        partial.checkpoint(stop)
     result.seconds = time.perf_counter() - began
 
 

@@ -1,11 +1,13 @@
-"""Reading a feature cache: :func:`load` features with their labels, :func:`info` a summary."""
+"""Reading a feature cache: :func:`load` features with their labels, :func:`open_features`
+the same with the features left on disk, :func:`info` a summary."""
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 import h5py
 import numpy as np
@@ -21,7 +23,7 @@ class FeatureSet:
     ``index`` gives each row's record index in the cache.
     """
 
-    features: np.ndarray  # (n, dim) float32
+    features: np.ndarray  # (n, dim) float32; from open_features a lazy heads.RowSubset of the on-disk rows
     labels: np.ndarray  # (n,) int16, -1 unknown
     valence: np.ndarray  # (n,) float32, NaN unknown
     arousal: np.ndarray  # (n,) float32, NaN unknown
@@ -81,33 +83,75 @@ def load(
     """
     cache = Path(path)
     with open_cache(cache) as handle:
-        key = select_group(handle, cache, backbone, group)
-        views = handle[f"groups/{key}"]
-        if view not in views:
-            raise CacheError(f"{cache}: group {key} has no {view!r} view (it has {', '.join(views)}); "
-                             "extract it with --flip" if view == "flip" else f"{cache}: no view {view!r}")
-        features = views[f"{view}/features"][()]
-        failed = views[f"{view}/failed_indices"][()]
-        keep = np.ones(len(features), dtype=bool)
-        if not include_failed:
-            keep[failed] = False
-        records = handle["records"]
-        column = lambda name: records[name][()][keep] if name in records else None  # noqa: E731
-        return FeatureSet(
-            features=features[keep],
-            labels=column("labels"),
-            valence=column("valence"),
-            arousal=column("arousal"),
-            ids=records["ids"].asstr()[()][keep],
-            paths=records["paths"].asstr()[()][keep],
-            content_hashes=column("content_hashes").astype(str),
-            landmarks=column("landmarks"),
-            index=np.flatnonzero(keep),
-            class_names=tuple(json.loads(handle.attrs["class_names"])),
-            group=key,
-            view=view,
-            config=json.loads(views.attrs["config"]),
-        )
+        return _feature_set(handle, cache, backbone, group, view, include_failed,
+                            lambda features, keep: features[()][keep])
+
+
+@contextmanager
+def open_features(
+    path: Union[str, Path],
+    backbone: Optional[str] = None,
+    *,
+    group: Optional[str] = None,
+    view: str = "original",
+) -> Iterator[FeatureSet]:
+    """:func:`load` for caches larger than memory: a FeatureSet whose ``features`` stay on disk.
+
+    ``features`` is a :class:`heads.RowSubset` of the HDF5 dataset holding only the rows
+    that were read (failed rows, NaN in the file, are left out, as by :func:`load`);
+    it is sliced in row chunks by the streaming heads (``heads.StreamingRidgeHead``,
+    ``heads.StreamingLogisticHead``, the Keras dense heads), and
+    ``heads.RowSubset(fs.features, mask)`` selects rows (labelled ones, a fold) lazily.
+    Labels, targets and ids are in memory. Valid while the ``with`` block holds the file open::
+
+        with featcache.open_features("faces.h5", "efficientnet_lite0") as fs:
+            known = fs.labels >= 0
+            head = heads.StreamingLogisticHead(C=1e-3).fit(heads.RowSubset(fs.features, known), fs.labels[known])
+    """
+    from heads.chunked import RowSubset
+
+    cache = Path(path)
+    with open_cache(cache) as handle:
+        yield _feature_set(handle, cache, backbone, group, view, False, RowSubset)
+
+
+def _feature_set(
+    handle: h5py.File,
+    cache: Path,
+    backbone: Optional[str],
+    group: Optional[str],
+    view: str,
+    include_failed: bool,
+    rows_of: Callable[[h5py.Dataset, np.ndarray], np.ndarray],
+) -> FeatureSet:
+    """The FeatureSet of one group and view; ``rows_of(dataset, keep)`` gives its features."""
+    key = select_group(handle, cache, backbone, group)
+    views = handle[f"groups/{key}"]
+    if view not in views:
+        raise CacheError(f"{cache}: group {key} has no {view!r} view (it has {', '.join(views)}); "
+                         "extract it with --flip" if view == "flip" else f"{cache}: no view {view!r}")
+    dataset = views[f"{view}/features"]
+    failed = views[f"{view}/failed_indices"][()]
+    keep = np.ones(dataset.shape[0], dtype=bool)
+    if not include_failed:
+        keep[failed] = False
+    records = handle["records"]
+    column = lambda name: records[name][()][keep] if name in records else None  # noqa: E731
+    return FeatureSet(
+        features=rows_of(dataset, keep),
+        labels=column("labels"),
+        valence=column("valence"),
+        arousal=column("arousal"),
+        ids=records["ids"].asstr()[()][keep],
+        paths=records["paths"].asstr()[()][keep],
+        content_hashes=column("content_hashes").astype(str),
+        landmarks=column("landmarks"),
+        index=np.flatnonzero(keep),
+        class_names=tuple(json.loads(handle.attrs["class_names"])),
+        group=key,
+        view=view,
+        config=json.loads(views.attrs["config"]),
+    )
 
 
 def info(path: Union[str, Path]) -> dict:

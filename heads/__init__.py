@@ -14,21 +14,34 @@ Heads (``HEADS`` maps each name to its tasks):
   (regress): the reference reports' Dense(256)-Dropout(0.5) head.
 - ``logistic``: :class:`LogisticHead` (classify): StandardScaler + LogisticRegression.
 - ``ridge``: :class:`RidgeHead` (regress): StandardScaler + Ridge, clipped to [-1, 1].
+- ``logistic_cv`` / ``ridge_cv``: :class:`LogisticCVHead` / :class:`RidgeCVHead`, the same
+  with C / alpha chosen by cross-validation on the training data.
+- ``logistic_stream`` / ``ridge_stream``: :class:`StreamingLogisticHead` /
+  :class:`StreamingRidgeHead`, the same models fitted out of core from a chunked X (an h5py
+  Dataset, a memmap, a :class:`RowSubset`) read ``chunk_rows`` rows at a time; see
+  :mod:`heads.streaming`. The Keras dense heads take a chunked X too (:func:`fit_chunked`).
 - ``mlp``: :class:`MLPHead` (classify, regress; ``task`` parameter): StandardScaler + MLP.
 - ``multitask``: :class:`MultiTaskHead` (joint): one Keras trunk, class and
   valence/arousal outputs.
+- ``ensemble``: :class:`BlockEnsembleClassifier` / :class:`BlockEnsembleRegressor`: one
+  member head (default ``logistic_cv`` / ``ridge_cv``) per block of columns (``blocks``:
+  their widths, e.g. one block per combined feature source), predictions averaged.
 
 ``make(name, task, **params)`` builds one, ``names()`` lists them; ``save`` /
 ``load`` persist fitted heads (see :mod:`heads.io`). Keras is imported only when a Keras
 head is fitted or loaded. This package never imports ``featcache``.
 """
 
+from ._keras_chunked import fit_chunked
+from .chunked import RowSubset, is_chunked
 from .io import load, save
+from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
-from .linear import LogisticHead, RidgeHead
+from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
 from .mlp import MLPHead
 from .multitask import MultiTaskHead
 from .registry import CLASSIFY, HEADS, JOINT, REGRESS, TASKS, make, names
+from .streaming import StreamingLogisticHead, StreamingRidgeHead
 
 __all__ = [
     "make",
@@ -40,10 +53,19 @@ __all__ = [
     "JOINT",
     "save",
     "load",
+    "BlockEnsembleClassifier",
+    "BlockEnsembleRegressor",
     "KerasDenseClassifier",
     "KerasDenseRegressor",
+    "LogisticCVHead",
     "LogisticHead",
+    "RidgeCVHead",
     "RidgeHead",
     "MLPHead",
     "MultiTaskHead",
+    "StreamingLogisticHead",
+    "StreamingRidgeHead",
+    "RowSubset",
+    "is_chunked",
+    "fit_chunked",
 ]

@@ -1,5 +1,8 @@
 """The reference reports' head: Dense(256, ReLU) -> Dropout(0.5) -> Dense(out), Adam(1e-4),
-batch 16, 10 epochs, on (optionally standardised) features; as a classifier and a regressor."""
+batch 16, 10 epochs, on (optionally standardised) features; as a classifier and a regressor.
+
+Both also fit and predict on chunked X (an h5py Dataset, a memmap, a RowSubset) without
+holding it in memory: see :mod:`heads._keras_chunked`."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ._common import normalise_rows
 from ._keras import KerasHead, compile_model, hidden_trunk
+from ._keras_chunked import ChunkedFitMixin
 
 ClassWeight = Union[None, Literal["balanced"], dict]
 
@@ -29,7 +33,7 @@ def class_encoding(head: Any, labels: np.ndarray, class_weight: ClassWeight) -> 
     return encoded.astype(np.int32), weights
 
 
-class KerasDenseClassifier(ClassifierMixin, KerasHead):
+class KerasDenseClassifier(ClassifierMixin, ChunkedFitMixin, KerasHead):
     """Dense(hidden_units, ReLU) -> Dropout(dropout) -> Dense(n_classes, softmax).
 
     y: class labels (integer ids, or any sortable labels); ``classes_`` holds them sorted.
@@ -93,7 +97,7 @@ class KerasDenseClassifier(ClassifierMixin, KerasHead):
         return tags
 
 
-class KerasDenseRegressor(RegressorMixin, KerasHead):
+class KerasDenseRegressor(RegressorMixin, ChunkedFitMixin, KerasHead):
     """Dense(hidden_units, ReLU) -> Dropout(dropout) -> Dense(n_targets, output_activation).
 
     y: (n, 2) valence/arousal in [-1, 1] (any (n, k) works), or (n,) for one target;

@@ -7,10 +7,12 @@ from typing import Callable, Mapping
 
 from sklearn.base import BaseEstimator
 
+from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
-from .linear import LogisticHead, RidgeHead
+from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
 from .mlp import MLPHead
 from .multitask import MultiTaskHead
+from .streaming import StreamingLogisticHead, StreamingRidgeHead
 
 CLASSIFY, REGRESS, JOINT = "classify", "regress", "joint"
 TASKS = (CLASSIFY, REGRESS, JOINT)  # joint: y = [class_id, valence, arousal] (MultiTaskHead)
@@ -25,12 +27,27 @@ def _mlp(task: str) -> Callable[..., BaseEstimator]:
     return build
 
 
+def _ensemble(task: str) -> Callable[..., BaseEstimator]:
+    """A block ensemble whose members default to the tuned linear heads."""
+    def build(member: BaseEstimator | None = None, **params) -> BaseEstimator:
+        if task == CLASSIFY:
+            return BlockEnsembleClassifier(member=member if member is not None else LogisticCVHead(), **params)
+        return BlockEnsembleRegressor(member=member if member is not None else RidgeCVHead(), **params)
+
+    return build
+
+
 _FACTORIES: Mapping[str, Mapping[str, Callable[..., BaseEstimator]]] = {
     "keras_dense": {CLASSIFY: KerasDenseClassifier, REGRESS: KerasDenseRegressor},
     "logistic": {CLASSIFY: LogisticHead},
     "ridge": {REGRESS: RidgeHead},
+    "logistic_cv": {CLASSIFY: LogisticCVHead},
+    "ridge_cv": {REGRESS: RidgeCVHead},
+    "logistic_stream": {CLASSIFY: StreamingLogisticHead},
+    "ridge_stream": {REGRESS: StreamingRidgeHead},
     "mlp": {CLASSIFY: _mlp(CLASSIFY), REGRESS: _mlp(REGRESS)},
     "multitask": {JOINT: MultiTaskHead},
+    "ensemble": {CLASSIFY: _ensemble(CLASSIFY), REGRESS: _ensemble(REGRESS)},
 }
 
 #: Head name -> the tasks it supports, e.g. ``HEADS["ridge"] == ("regress",)``.

@@ -56,3 +56,12 @@ def csv_manifest(tmp_path) -> Made:
 def any_tree(request, tmp_path) -> Made:
     """Each layout in turn (the test runs three times): ``affectnet``, ``csv``, ``folders``."""
     return LAYOUT_MAKERS[request.param](tmp_path / request.param)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def featcache_home(tmp_path_factory):
+    """Converted weights and engine exports go to a fresh folder, never the user's ~/.cache."""
+    home = tmp_path_factory.mktemp("featcache-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FEATCACHE_HOME", str(home))
+        yield home

@@ -18,18 +18,30 @@ EXPECTED_CLASSES = {
     ("ridge", "regress"): heads.RidgeHead,
     ("mlp", "classify"): heads.MLPHead,
     ("mlp", "regress"): heads.MLPHead,
+    ("logistic_cv", "classify"): heads.LogisticCVHead,
+    ("ensemble", "classify"): heads.BlockEnsembleClassifier,
+    ("ensemble", "regress"): heads.BlockEnsembleRegressor,
+    ("ridge_cv", "regress"): heads.RidgeCVHead,
+    ("logistic_stream", "classify"): heads.StreamingLogisticHead,
+    ("ridge_stream", "regress"): heads.StreamingRidgeHead,
     ("multitask", "joint"): heads.MultiTaskHead,
 }
 
 
 def test_names_and_task_table():
-    assert heads.names() == ("keras_dense", "logistic", "ridge", "mlp", "multitask")
+    assert heads.names() == ("keras_dense", "logistic", "ridge", "logistic_cv", "ridge_cv", "logistic_stream",
+                             "ridge_stream", "mlp", "multitask", "ensemble")
     assert dict(heads.HEADS) == {
         "keras_dense": ("classify", "regress"),
         "logistic": ("classify",),
         "ridge": ("regress",),
+        "logistic_cv": ("classify",),
+        "ridge_cv": ("regress",),
+        "logistic_stream": ("classify",),
+        "ridge_stream": ("regress",),
         "mlp": ("classify", "regress"),
         "multitask": ("joint",),
+        "ensemble": ("classify", "regress"),
     }
     assert sorted(EXPECTED_CLASSES) == sorted(HEAD_TASKS)
     with pytest.raises(TypeError):
@@ -57,7 +69,7 @@ def test_make_refuses_a_task_the_head_does_not_do(name, task, valid):
 
 
 def test_make_refuses_unknown_names_and_conflicting_task_and_passes_params():
-    with pytest.raises(ValueError, match="unknown head 'svm'; choose one of keras_dense, logistic, ridge, mlp, multi"):
+    with pytest.raises(ValueError, match="unknown head 'svm'; choose one of keras_dense, logistic, ridge, logistic_cv, "):
         heads.make("svm", "classify")
     with pytest.raises(ValueError, match="conflicting task='regress'"):
         heads.make("mlp", "classify", task="regress")

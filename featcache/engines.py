@@ -1,0 +1,222 @@
+"""Extraction engines: who runs the frozen feature model over the pixel batches.
+
+``tensorflow`` runs the Keras model itself (a compiled ``tf.function``; the engine on a
+GPU). ``onnxruntime`` and ``openvino`` run the same Keras model exported to ONNX by
+Keras (``model.export(format="onnx")``), which on a CPU is about twice as fast for the
+depthwise backbones. An exported engine is used only after its features agree with
+TensorFlow's on a probe batch within :data:`AGREEMENT` (relative to the largest feature);
+the export is cached under ``$FEATCACHE_HOME/exports`` and reused.
+
+Install the CPU engines with ``pip install "featcache[onnx]"`` or ``"featcache[openvino]"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ._home import featcache_home
+
+ENGINES = ("auto", "tensorflow", "onnxruntime", "openvino")
+AGREEMENT = 1e-4  # largest |engine - tensorflow| / largest |tensorflow| accepted on the probe batch
+PROBE_IMAGES = 4
+# Fastest first, as measured by benchmarks/bench_extract.py on 2 cores (OpenVINO ahead on
+# 3 of the 4 reference backbones, ONNX Runtime within a few percent).
+CPU_PREFERENCE = ("openvino", "onnxruntime")
+_EXTRA = {"onnxruntime": "onnx", "openvino": "openvino"}
+
+
+class EngineError(RuntimeError):
+    """An engine that was asked for cannot be used (not installed, or its features disagree)."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A ready engine: ``run(pixels)`` maps float32 RGB batches in [0, 255] to float32 features."""
+
+    name: str
+    version: str
+    run: Callable[[np.ndarray], np.ndarray]
+    deviation: float = 0.0  # measured on the probe batch against TensorFlow (0 for tensorflow itself)
+
+    def record(self) -> dict:
+        """What a cache stores about the engine that made its features."""
+        return {"engine": self.name, "engine_version": self.version, "engine_deviation": self.deviation}
+
+
+def available_engines() -> list[str]:
+    """The engines that can run here (``tensorflow`` always)."""
+    return ["tensorflow"] + [name for name in ("onnxruntime", "openvino") if _installed(name)]
+
+
+def _installed(name: str) -> bool:
+    modules = {"onnxruntime": ("onnxruntime", "tf2onnx", "onnx"), "openvino": ("openvino", "tf2onnx", "onnx")}
+    return all(importlib.util.find_spec(module) is not None for module in modules[name])
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def choose_engine(engine: str = "auto", precision: str = "float32") -> str:
+    """The engine ``auto`` stands for here: TensorFlow on a GPU or for mixed precision,
+    else the first installed of :data:`CPU_PREFERENCE`, else TensorFlow."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine != "auto":
+        return engine
+    if precision != "float32" or _has_gpu():
+        return "tensorflow"
+    return next((name for name in CPU_PREFERENCE if _installed(name)), "tensorflow")
+
+
+def build_engine(extractor, engine: str = "auto", precision: str = "float32") -> Engine:
+    """A checked engine for a :class:`~featcache.backbones.FeatureExtractor`.
+
+    An explicitly named engine that is missing or disagrees with TensorFlow raises
+    :class:`EngineError`; under ``auto`` a disagreeing engine falls back to TensorFlow
+    with a warning.
+    """
+    name = choose_engine(engine, precision)
+    if name == "tensorflow":
+        return tensorflow_engine(extractor.model)
+    if precision != "float32":
+        raise EngineError(f"--engine {name} runs float32 only; use --precision float32 or --engine tensorflow")
+    if not _installed(name):
+        raise EngineError(f"--engine {name} is not installed; pip install \"featcache[{_EXTRA[name]}]\" "
+                          "or use --engine tensorflow")
+    try:
+        candidate = _EXPORTED[name](export_onnx(extractor))
+        return checked(candidate, extractor.model, extractor.input_size)
+    except EngineError as error:
+        if engine != "auto":
+            raise
+        warnings.warn(f"{error}; using tensorflow instead", RuntimeWarning, stacklevel=2)
+        return tensorflow_engine(extractor.model)
+
+
+def tensorflow_engine(model) -> Engine:
+    """The Keras model in a compiled ``tf.function`` (float32 features whatever the dtype policy)."""
+    import tensorflow as tf
+
+    size = model.input_shape[1]
+    spec = tf.TensorSpec((None, size, size, 3), tf.float32)
+    step = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), input_signature=[spec])
+    return Engine("tensorflow", tf.__version__, lambda pixels: step(pixels).numpy())
+
+
+def probe_pixels(size: int, images: int = PROBE_IMAGES) -> np.ndarray:
+    """A fixed batch of smooth, face-sized test images (float32 RGB in [0, 255])."""
+    rng = np.random.default_rng(0)
+    grid = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    yy, xx = np.meshgrid(grid, grid, indexing="ij")
+    batch = []
+    for _ in range(images):
+        freq, phase = rng.uniform(1, 6, 3), rng.uniform(0, 2 * np.pi, 3)
+        channels = [np.sin(2 * np.pi * f * (xx + c * yy) + p) for f, p, c in zip(freq, phase, (0.3, 0.7, 1.1))]
+        noise = rng.normal(0, 0.1, (size, size, 3))
+        batch.append(np.clip((np.stack(channels, -1) + noise + 1) * 127.5, 0, 255))
+    return np.asarray(batch, dtype=np.float32)
+
+
+def relative_deviation(features: np.ndarray, reference: np.ndarray) -> float:
+    """Largest absolute difference over the largest absolute reference value."""
+    scale = float(np.max(np.abs(reference))) or 1.0
+    return float(np.max(np.abs(np.asarray(features, np.float64) - reference))) / scale
+
+
+def checked(candidate: Engine, model, size: int) -> Engine:
+    """``candidate`` with its measured deviation, if its probe features agree with the model's."""
+    probe = probe_pixels(size)
+    reference = np.asarray(model(probe, training=False), dtype=np.float64)
+    deviation = relative_deviation(candidate.run(probe), reference)
+    if not deviation <= AGREEMENT:
+        raise EngineError(f"{candidate.name} features differ from tensorflow's by {deviation:.2g} (relative) on "
+                          f"the probe batch, more than {AGREEMENT:g}; use --engine tensorflow")
+    return Engine(candidate.name, candidate.version, candidate.run, deviation)
+
+
+def export_path(extractor) -> Path:
+    """Where the ONNX export of this feature model is cached (keyed by its config and versions)."""
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    identity = json.dumps({**extractor.config(), "keras": keras.__version__, "tensorflow": tf.__version__,
+                           "tf2onnx": tf2onnx.__version__}, sort_keys=True)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return featcache_home() / "exports" / f"{extractor.name}-{digest}.onnx"
+
+
+def export_onnx(extractor) -> Path:
+    """The feature model as an ONNX file, exported once by Keras and then reused."""
+    path = export_path(extractor)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = extractor.model
+    model(probe_pixels(extractor.input_size, 1), training=False)  # Keras exports only models that were called
+    handle, temporary = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tf2onnx's own FutureWarnings under numpy 2
+            model.export(temporary, format="onnx", verbose=False)
+        os.replace(temporary, path)  # a killed export never leaves a truncated model behind
+    except Exception as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise EngineError(f"could not export {extractor.name} to ONNX ({type(error).__name__}: {error}); "
+                          "use --engine tensorflow") from error
+    return path
+
+
+def engine_threads() -> int:
+    """Threads for a CPU engine: ``$FEATCACHE_THREADS`` when set (a Ray worker's or a Slurm
+    task's share of the machine), else every core (decoding takes well under a tenth of one)."""
+    return int(os.environ.get("FEATCACHE_THREADS") or 0) or os.cpu_count() or 1
+
+
+def onnxruntime_engine(onnx_file: Path) -> Engine:
+    """ONNX Runtime on the CPU (all graph optimisations, one thread per core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = engine_threads()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: np.ascontiguousarray(pixels, dtype=np.float32)})[0]
+
+    return Engine("onnxruntime", ort.__version__, run)
+
+
+def openvino_engine(onnx_file: Path) -> Engine:
+    """OpenVINO on the CPU in float32 (its default on CPUs with bf16 units is bfloat16)."""
+    import openvino as ov
+
+    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": engine_threads()}
+    compiled = core.compile_model(core.read_model(str(onnx_file)), "CPU", config)
+    request = compiled.create_infer_request()
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        outputs = request.infer([np.ascontiguousarray(pixels, dtype=np.float32)])
+        return np.array(outputs[compiled.output(0)], dtype=np.float32)
+
+    return Engine("openvino", ov.__version__, run)
+
+
+_EXPORTED = {"onnxruntime": onnxruntime_engine, "openvino": openvino_engine}

@@ -1,0 +1,129 @@
+"""Recipes: the best measured configuration, run end to end on a user's own data.
+
+A :class:`Recipe` names what to extract (backbones, taps, flipped views), whether to add
+landmark geometry, how to combine the groups, and which heads to fit. :data:`AFFECT` is the
+configuration that came out best on the real AffectNet subset (``benchmarks/quality.py``,
+``benchmarks/results/quality.md``). :func:`run_recipe` extracts what is missing, combines
+the groups, fits the heads on the training parts of the cache's stored split (their
+hyper-parameters chosen by cross-validation inside it), scores the test part once, and
+writes tables and the fitted heads::
+
+    featcache recipe --data path/to/affectnet-layout --out recipe-results
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Union
+
+import numpy as np
+
+from .reading import FeatureSet
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """One cached group: a backbone with its taps and input size (None: the backbone's own)."""
+
+    backbone: str
+    taps: tuple[str, ...] = ("last",)
+    image_size: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What to extract and fit; see :data:`AFFECT`."""
+
+    name: str
+    extractions: tuple[Extraction, ...]
+    landmarks: bool = False  # add the landmark geometry group (needs AffectNet's *_lnd.npy)
+    view: str = "mean"  # "original", or "mean" of original and flipped features
+    classify: tuple[str, Mapping] = ("logistic_cv", {})
+    regress: tuple[str, Mapping] = ("ridge_cv", {})
+    notes: str = field(default="", compare=False)
+
+
+AFFECT = Recipe(
+    name="affect",
+    extractions=(Extraction("fer_minixception", ("add_4:4",)),),
+    landmarks=False,
+    view="mean",
+    regress=("ridge_cv", {"match_spread": True}),
+    notes="face-domain mini-Xception, 4x4 grid of its last block, original and flipped faces averaged; "
+          "standardised logistic and ridge regression tuned by cross-validation, ridge predictions "
+          "spread-matched for CCC",
+)
+RECIPES = {AFFECT.name: AFFECT}
+
+
+def prepare(
+    data: Union[str, Path],
+    cache: Union[str, Path],
+    recipe: Recipe = AFFECT,
+    *,
+    weights: Optional[Mapping[str, str]] = None,
+    progress: bool = False,
+) -> list[str]:
+    """Extract every group of the recipe that the cache lacks (with flipped views when the
+    recipe averages them) and add landmarks if asked; returns the group keys in order.
+    ``weights``: backbone name -> weights (default each backbone's pretrained ones)."""
+    from .extraction import extract
+    from .landmarks import add_landmark_group
+
+    keys = []
+    for part in recipe.extractions:
+        result = extract(data, part.backbone, cache, weights=(weights or {}).get(part.backbone, "pretrained"),
+                         taps=list(part.taps), image_size=part.image_size, flip=recipe.view == "mean",
+                         progress=progress)
+        keys.append(result.group)
+    if recipe.landmarks:
+        keys.append(add_landmark_group(cache))
+    return keys
+
+
+def recipe_features(cache: Union[str, Path], keys: list[str], recipe: Recipe = AFFECT) -> FeatureSet:
+    """The recipe's combined feature set from a prepared cache."""
+    from .feature_sets import combine
+
+    return combine(cache, keys, view=recipe.view)
+
+
+def run_recipe(
+    data: Union[str, Path],
+    out: Union[str, Path] = "featcache-recipe",
+    *,
+    cache: Union[str, Path, None] = None,
+    recipe: Recipe = AFFECT,
+    weights: Optional[Mapping[str, str]] = None,
+    split: str = "default",
+    seed: int = 0,
+    progress: bool = False,
+) -> list[dict]:
+    """Prepare, combine, fit the recipe's heads on the split's training parts, score the test
+    part, and write ``<out>/recipe.{md,json}``, the CSV tables and the fitted heads.
+    Returns the results of :func:`featcache.experiment.run_head`."""
+    import heads
+
+    from .experiment import run_head
+    from .report import write_tables
+    from .splits import cached_split
+
+    out = Path(out)
+    cache = Path(cache) if cache is not None else out / "features.h5"
+    out.mkdir(parents=True, exist_ok=True)
+    keys = prepare(data, cache, recipe, weights=weights, progress=progress)
+    features = recipe_features(cache, keys, recipe)
+    parts = cached_split(cache, split)
+    results = []
+    for task, (head, params) in (("classify", recipe.classify), ("regress", recipe.regress)):
+        results += run_head(features, parts, head, task, params=dict(params), seed=seed)
+    write_tables(results, out, "recipe")
+    for result in results:
+        heads.save(result["estimator"], out / f"{result['task']}_{result['head']}.head")
+    (out / "recipe_config.json").write_text(json.dumps(
+        {"recipe": asdict(recipe), "cache": str(cache), "groups": keys, "split": split, "seed": seed,
+         "feature_dim": int(features.features.shape[1]), "n_records": int(len(features)),
+         "n_test": int(np.sum(parts[features.index] == 2))}, indent=2, default=list) + "\n")
+    return results

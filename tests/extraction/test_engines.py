@@ -1,0 +1,139 @@
+"""Extraction engines: exported CPU engines agree with TensorFlow, are cached, checked and recorded."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import featcache
+from featcache import engines
+from featcache.cli import app
+from featcache.engines import AGREEMENT, Engine, EngineError, build_engine, choose_engine, export_onnx, probe_pixels
+from featcache.pipeline import image_batches
+from imagegen import make_affectnet_tree
+
+EXPORTED = ["onnxruntime", "openvino"]
+# One parameterised table of feature models (random weights, small inputs): a depthwise
+# ImageNet family, EfficientNet-Lite (our own builder), grid taps, and the face model.
+MODELS = [
+    ("mobilenet_v2", {"input_size": 96}),
+    ("efficientnet_lite0", {"input_size": 96}),
+    ("mobilenet_v2", {"input_size": 96, "taps": ["block_6_expand_relu:2", "last"], "pooling": "max"}),
+    ("fer_minixception", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def extractors():
+    return {index: featcache.load_backbone(name, weights=None, **options)
+            for index, (name, options) in enumerate(MODELS)}
+
+
+@pytest.mark.parametrize("engine", EXPORTED)
+@pytest.mark.parametrize("model", range(len(MODELS)), ids=[f"{n}-{i}" for i, (n, _) in enumerate(MODELS)])
+def test_exported_engine_agrees_with_tensorflow(extractors, engine, model):
+    extractor = extractors[model]
+    runner = build_engine(extractor, engine)
+    assert runner.name == engine and runner.version
+    assert 0 < runner.deviation <= AGREEMENT  # measured, not assumed
+    pixels = np.random.default_rng(model).uniform(0, 255, (5, extractor.input_size, extractor.input_size, 3))
+    pixels = pixels.astype(np.float32)
+    expected = extractor(pixels)
+    features = runner.run(pixels)
+    assert features.shape == expected.shape and features.dtype == np.float32
+    assert engines.relative_deviation(features, expected) <= AGREEMENT
+
+
+def test_export_is_cached_and_reused(extractors, monkeypatch):
+    extractor = extractors[0]
+    path = export_onnx(extractor)
+    stamp = path.stat().st_mtime_ns
+    monkeypatch.setattr(type(extractor.model), "export", lambda *a, **k: pytest.fail("exported twice"))
+    assert export_onnx(extractor) == path and path.stat().st_mtime_ns == stamp
+    other = featcache.load_backbone("mobilenet_v2", weights=None, input_size=128)
+    assert engines.export_path(other) != path  # another configuration, another file
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_auto_chooses_tensorflow_for_mixed_precision_and_rejects_unknown_names():
+    assert choose_engine("auto", "mixed") == "tensorflow"
+    assert choose_engine("auto") in ("onnxruntime", "openvino")  # both installed with the test extra
+    assert choose_engine("tensorflow") == "tensorflow"
+    with pytest.raises(ValueError, match="engine must be one of auto, tensorflow, onnxruntime, openvino"):
+        choose_engine("tensorrt")
+
+
+def test_a_disagreeing_engine_is_refused_when_named_and_replaced_under_auto(extractors, monkeypatch):
+    extractor = extractors[0]
+
+    def off_by_a_thousandth(onnx_file):
+        good = engines.onnxruntime_engine(onnx_file)
+        return Engine("onnxruntime", good.version, lambda pixels: good.run(pixels) * 1.001)
+
+    monkeypatch.setitem(engines._EXPORTED, "onnxruntime", off_by_a_thousandth)
+    with pytest.raises(EngineError, match=r"onnxruntime features differ from tensorflow's by 0.001.*--engine tensorflow"):
+        build_engine(extractor, "onnxruntime")
+    monkeypatch.setattr(engines, "choose_engine", lambda engine, precision: "onnxruntime")
+    with pytest.warns(RuntimeWarning, match="using tensorflow instead"):
+        fallback = build_engine(extractor, "auto")
+    assert fallback.name == "tensorflow"
+    np.testing.assert_allclose(fallback.run(probe_pixels(96)), extractor(probe_pixels(96)), rtol=1e-5, atol=1e-6)
+
+
+def test_missing_engine_and_mixed_precision_give_clear_errors(extractors, monkeypatch):
+    with pytest.raises(EngineError, match=r"--engine openvino runs float32 only"):
+        build_engine(extractors[0], "openvino", precision="mixed")
+    monkeypatch.setattr(engines, "_installed", lambda name: False)
+    with pytest.raises(EngineError, match=r'not installed; pip install "featcache\[openvino\]"'):
+        build_engine(extractors[0], "openvino")
+    assert choose_engine("auto") == "tensorflow"
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    return make_affectnet_tree(tmp_path_factory.mktemp("faces"), n=20, seed=5)
+
+
+@pytest.mark.parametrize("engine", EXPORTED)
+def test_extract_with_an_exported_engine_equals_tensorflow_and_records_it(faces, tmp_path, engine):
+    made = {}
+    for name in ("tensorflow", engine):
+        out = tmp_path / f"{name}.h5"
+        result = featcache.extract(faces.root, "fer_minixception", out, weights=None, batch_size=8, engine=name,
+                                   flip=True)
+        assert result.engine == name and result.images == faces.n_readable
+        made[name] = out
+    reference = featcache.load(made["tensorflow"], "fer_minixception")
+    for view in ("original", "flip"):
+        expected = featcache.load(made["tensorflow"], "fer_minixception", view=view).features
+        features = featcache.load(made[engine], "fer_minixception", view=view)
+        assert features.group == reference.group  # the engine is not part of the features' identity
+        assert engines.relative_deviation(features.features, expected) <= AGREEMENT
+    summary = featcache.info(made[engine])
+    for view in ("original", "flip"):  # each view records the engine that made it
+        stats = summary["groups"][reference.group]["views"][view]
+        assert stats["engine"] == engine and 0 < stats["engine_deviation"] <= AGREEMENT and stats["engine_version"]
+        assert featcache.info(made["tensorflow"])["groups"][reference.group]["views"][view]["engine"] == "tensorflow"
+
+
+def test_cli_engine_flag(faces, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli.h5"
+    done = runner.invoke(app, ["extract", "--data", str(faces.root), "--backbone", "fer_minixception",
+                               "--weights", "none", "--out", str(out), "--engine", "openvino", "--no-progress"])
+    assert done.exit_code == 0, done.output
+    assert "openvino on CPU" in done.output
+    wrong = runner.invoke(app, ["extract", "--data", str(faces.root), "--out", str(out), "--engine", "tensorrt"])
+    assert wrong.exit_code == 2 and "tensorrt" in wrong.output
+    mixed = runner.invoke(app, ["extract", "--data", str(faces.root), "--backbone", "fer_minixception", "--weights",
+                                "none", "--out", str(tmp_path / "m.h5"), "--engine", "onnxruntime", "--precision",
+                                "mixed", "--no-progress"])
+    assert mixed.exit_code == 2
+    assert mixed.output.strip().endswith("--engine onnxruntime runs float32 only; use --precision float32 or "
+                                         "--engine tensorflow")
+
+
+def test_pipeline_runs_without_the_autotuner(faces):
+    """tf.data's autotuner halved whole-pipeline speed on 2 cores in some runs; it stays off."""
+    batches = image_batches([str(faces.root / p) for p in faces.paths], range(len(faces.paths)), 64, 8)
+    assert batches.options().autotune.enabled is False
+    assert batches.options().deterministic is True
