@@ -271,28 +271,36 @@ def _spread(indices: np.ndarray, features: np.ndarray) -> np.ndarray:
 
 
 @contextmanager
+def atomic_replacement(target: Path, *, start_from_target: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``target`` (a copy of it when ``start_from_target``); when the
+    block succeeds it is fsynced and put in ``target``'s place atomically, else removed."""
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if start_from_target and target.exists():
+            shutil.copyfile(target, temporary)
+        yield temporary
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        _fsync_directory(target.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextmanager
 def rewrite(cache: Path, records: Optional[Records] = None) -> Iterator[h5py.File]:
     """Change a copy of the cache, then atomically put it in the cache's place.
 
     A crash at any moment leaves the old file or the new one, never a broken one. A new
     cache needs ``records``. The caller must hold :func:`writer_lock`.
     """
-    temporary = cache.with_name(f".{cache.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        if cache.exists():
-            shutil.copyfile(cache, temporary)
+    with atomic_replacement(cache, start_from_target=True) as temporary:
         with h5py.File(temporary, "a") as handle:
             if "records" not in handle:
                 if records is None:
                     raise CacheError(f"{cache}: no such cache file; make one with `featcache extract`")
                 _write_records(handle, records)
             yield handle
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, cache)
-        _fsync_directory(cache.parent)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def commit(cache: Path, partial: Path, key: str, group_attrs: dict, records: Records, stats: dict) -> None:

@@ -23,25 +23,28 @@ VIEWS = ("original", "flip", "mean")
 def _group_view(cache: Path, key: str, view: str) -> FeatureSet:
     if view != "mean":
         return load(cache, group=key, view=view)
-    original = load(cache, group=key)
     with open_cache(cache) as handle:
         has_flip = "flip" in handle[f"groups/{key}"]
     if not has_flip:
-        return original
-    flipped = load(cache, group=key, view="flip")
-    common = np.intersect1d(original.index, flipped.index)
-    rows = lambda fs: np.searchsorted(fs.index, common)  # noqa: E731
-    mean = (original.features[rows(original)] + flipped.features[rows(flipped)]) / 2
-    return _rows(replace(original, features=mean.astype(np.float32), view="mean", index=original.index),
-                 rows(original), keep_features=True)
+        return load(cache, group=key)
+    original, flipped = _on_common_records([load(cache, group=key), load(cache, group=key, view="flip")])
+    return replace(original, features=((original.features + flipped.features) / 2).astype(np.float32), view="mean")
 
 
-def _rows(features: FeatureSet, rows: np.ndarray, keep_features: bool = False) -> FeatureSet:
-    """The given rows of a feature set (its features already cut when ``keep_features``)."""
+def _on_common_records(parts: list[FeatureSet]) -> list[FeatureSet]:
+    """Each feature set cut to the records all of them hold, in record order."""
+    common = parts[0].index
+    for part in parts[1:]:
+        common = np.intersect1d(common, part.index)
+    return [_rows(part, np.searchsorted(part.index, common)) for part in parts]
+
+
+def _rows(features: FeatureSet, rows: np.ndarray) -> FeatureSet:
+    """The given rows of a feature set."""
     cut = lambda values: None if values is None else values[rows]  # noqa: E731
-    return replace(features, features=features.features if keep_features else features.features[rows],
-                   labels=cut(features.labels), valence=cut(features.valence), arousal=cut(features.arousal),
-                   ids=cut(features.ids), paths=cut(features.paths), content_hashes=cut(features.content_hashes),
+    return replace(features, features=features.features[rows], labels=cut(features.labels),
+                   valence=cut(features.valence), arousal=cut(features.arousal), ids=cut(features.ids),
+                   paths=cut(features.paths), content_hashes=cut(features.content_hashes),
                    landmarks=cut(features.landmarks), index=features.index[rows])
 
 
@@ -69,10 +72,7 @@ def combine(
     if len(set(keys)) != len(keys):
         raise CacheError(f"{cache}: a group is named twice in {list(groups)}")
     parts = [_group_view(cache, key, view) for key in keys]
-    common = parts[0].index
-    for part in parts[1:]:
-        common = np.intersect1d(common, part.index)
-    aligned = [_rows(part, np.searchsorted(part.index, common)) for part in parts]
+    aligned = _on_common_records(parts)
     first = aligned[0]
     config = {"backbone": "+".join(p.config["backbone"] for p in parts), "groups": keys,
               "parts": [p.config for p in parts], "dims": [int(p.features.shape[1]) for p in parts]}

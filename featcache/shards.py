@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Iterator, Optional, Sequence, Union
 import h5py
 import numpy as np
 
-from .cache import CacheError, _fsync_directory, now, open_cache, writer_lock
+from .cache import CacheError, atomic_replacement, now, open_cache, writer_lock
 
 SHARD_ATTRS = ("shard_index", "shard_count", "record_start", "record_stop")
 _STR = h5py.string_dtype("utf-8")
@@ -184,7 +183,8 @@ def merge(shards: Sequence[Union[str, Path]], out: Union[str, Path]) -> MergeRes
             raise CacheError(f"{out} exists; merge into a new --out, or delete it first")
         files = sorted((read_shard(path) for path in paths), key=lambda file: file.shard.index)
         check_together(files)
-        _write_atomically(out, lambda handle: _write_merged(handle, files, out.parent))
+        with atomic_replacement(out) as temporary, h5py.File(temporary, "w") as handle:
+            _write_merged(handle, files, out.parent)
     return MergeResult(out, tuple(file.path for file in files), files[0].n_records, tuple(files[0].views))
 
 
@@ -273,20 +273,6 @@ def _groups(file: ShardFile) -> str:
     return "; ".join(
         f"{key} ({'+'.join(file.views[key])}: taps {', '.join(cfg.get('taps', []))}, pool {cfg.get('pooling')}, "
         f"weights {cfg.get('weights')})" for key, cfg in file.configs.items())
-
-
-def _write_atomically(out: Path, write) -> None:
-    """Write a new file through ``write(handle)`` into a temporary beside ``out``, then os.replace it."""
-    temporary = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with h5py.File(temporary, "w") as handle:
-            write(handle)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, out)
-        _fsync_directory(out.parent)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _write_merged(handle: h5py.File, files: list[ShardFile], folder: Path) -> None:

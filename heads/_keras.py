@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -58,6 +59,20 @@ def split_indices(
     raise AssertionError("unreachable")
 
 
+@contextmanager
+def seeded(keras, seed: Optional[int]) -> Iterator[None]:
+    """Seed Keras, numpy and Python for a fit (when ``seed`` is set), then give the caller's
+    global numpy and Python random streams back as they were."""
+    saved = (np.random.get_state(), random.getstate())
+    try:
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        yield
+    finally:
+        np.random.set_state(saved[0])
+        random.setstate(saved[1])
+
+
 class KerasHead(BaseEstimator):
     """Base of the Keras heads. Subclasses set ``_validate_y``, ``_encode``, ``_build``.
 
@@ -97,14 +112,8 @@ class KerasHead(BaseEstimator):
         targets, stratify, weights = self._encode(y)
         seed = seed_of(self.random_state)
         keras = import_keras()
-        saved = (np.random.get_state(), random.getstate())
-        try:
-            if seed is not None:
-                keras.utils.set_random_seed(seed)
+        with seeded(keras, seed):
             self._train(keras, X, targets, stratify, weights, seed)
-        finally:  # do not leave the caller's global numpy/python random streams reseeded
-            np.random.set_state(saved[0])
-            random.setstate(saved[1])
         return self
 
     def _train(self, keras, X, targets, stratify, weights, seed) -> None:

@@ -13,14 +13,13 @@ and then the fit equals an in-memory fit without shuffling to float tolerance.
 
 from __future__ import annotations
 
-import random
 import threading
 from typing import Any, Optional
 
 import numpy as np
 from sklearn.utils.validation import _check_y
 
-from ._keras import _take, import_keras, seed_of, split_indices
+from ._keras import _take, import_keras, seed_of, seeded, split_indices
 from .chunked import (DEFAULT_CHUNK_ROWS, RowSubset, check_chunk_rows, check_chunked, column_moments, is_chunked,
                       row_blocks)
 
@@ -59,14 +58,8 @@ def fit_chunked(head, X, y, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, shuffle: bo
     targets, stratify, weights = head._encode(y)
     seed = seed_of(head.random_state)
     keras = import_keras()
-    saved = (np.random.get_state(), random.getstate())
-    try:
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
+    with seeded(keras, seed):
         _train(head, keras, X, targets, stratify, weights, seed, chunk_rows, shuffle)
-    finally:  # as KerasHead.fit: leave the caller's global random streams alone
-        np.random.set_state(saved[0])
-        random.setstate(saved[1])
     return head
 
 

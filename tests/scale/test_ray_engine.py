@@ -11,14 +11,11 @@ import featcache
 from featcache.cli import app
 from featcache.engines import engine_threads
 from featcache.extraction import ExtractionError
-from imagegen import make_affectnet_tree
 
 ray = pytest.importorskip("ray", reason='the Ray engine needs Ray: pip install "featcache[ray]"')
 from featcache.ray_engine import extract_on_ray, shard_paths  # noqa: E402
 
-FACE = "fer_minixception"
-# One image per batch: then a shard boundary cannot change the model's last float bit (see test_shards.py).
-OPTIONS = {"weights": None, "batch_size": 1, "engine": "tensorflow"}
+from shard_setup import FACE, OPTIONS, faces, whole  # noqa: E402,F401 (module fixtures)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,18 +24,6 @@ def local_ray():
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    return make_affectnet_tree(tmp_path_factory.mktemp("data") / "faces", n=20, seed=11)
-
-
-@pytest.fixture(scope="module")
-def whole(faces, tmp_path_factory):
-    out = tmp_path_factory.mktemp("whole") / "faces.h5"
-    featcache.extract(faces.root, FACE, out, **OPTIONS)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,7 @@ from featcache.cli import app
 from featcache.shards import Shard, parse_shard
 from imagegen import make_affectnet_tree
 
-FACE = "fer_minixception"  # 64 px and 58k parameters: fast enough for every test
-# One image per batch: a shard boundary changes which images share a batch, and the model's
-# last float bit depends on that (about 1e-8); alone, every image gives the same bits.
-OPTIONS = {"weights": None, "batch_size": 1, "engine": "tensorflow"}
+from shard_setup import FACE, OPTIONS, faces, whole  # noqa: E402,F401 (module fixtures)
 
 
 def sha256(path: Path) -> str:
@@ -28,18 +25,6 @@ def sha256(path: Path) -> str:
 
 def shard_name(k: int, n: int = 3) -> str:
     return f"faces.shard-{k}-of-{n}.features.h5"
-
-
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    return make_affectnet_tree(tmp_path_factory.mktemp("data") / "faces", n=20, seed=11)
-
-
-@pytest.fixture(scope="module")
-def whole(faces, tmp_path_factory):
-    out = tmp_path_factory.mktemp("whole") / "faces.h5"
-    featcache.extract(faces.root, FACE, out, **OPTIONS)
-    return out
 
 
 @pytest.fixture(scope="module")
