@@ -186,6 +186,7 @@ def ray_engine_throughput(images: int = 1000, backbone: str = "mobilenet_v2", re
     cores = os.cpu_count() or 1
     folder = Path(tempfile.mkdtemp(prefix="featcache-ray-bench-"))
     runs: dict[str, list[dict]] = {"plain": [], **{f"ray-{n}": [] for n in worker_counts}}
+    load = os.getloadavg()[0]
     try:
         data = linked_faces(folder, images)
         featcache.extract(data, backbone, folder / "warm-up.h5", **options)  # the engine's ONNX export, once
@@ -227,8 +228,7 @@ def ray_engine_throughput(images: int = 1000, backbone: str = "mobilenet_v2", re
         "config": {"images": images, "backbone": backbone, "weights": "random", "batch_size": 32,
                    "engine": choose_engine("auto"), "repeats": repeats, "cores": cores,
                    "ray_version": ray.__version__, "ray_start_s": round(ray_start, 1),
-                   "command": command_line(), "note": "measured under nice -n 19 while other processes loaded "
-                                                      "the machine"},
+                   "command": command_line(), "load_average_at_start": round(load, 2)},
         "results": [summary("plain", 1), *(summary(f"ray-{n}", n) for n in worker_counts)],
     }
 
@@ -249,8 +249,7 @@ def markdown_ray(results: Optional[dict]) -> str:
         f"{config['repeats']} interleaved runs. Command: `{config['command']}`. Wall = the whole call (model "
         f"building; for Ray also starting the workers and the merge; Ray's own start, "
         f"{config['ray_start_s']} s, not included); loop = images over the slowest worker's extraction loop. "
-        f"Each worker gets cores // workers threads. {config['note'].capitalize()}: compare the rows with each "
-        "other, not with other tables.",
+        f"Each worker gets cores // workers threads. Load average at start: {config['load_average_at_start']}.",
         "",
         "| method | workers | threads each | wall (s) | wall img/s | loop img/s | loop img/s per worker |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -14,14 +14,15 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._common import normalise_rows
-from ._keras import KerasHead, compile_model, hidden_trunk
+from ._keras import KerasHead, compile_model, hidden_trunk, mean_preactivation, output_layer, prior_logits
 from ._keras_chunked import ChunkedFitMixin
 
 ClassWeight = Union[None, Literal["balanced"], dict]
 
 
 def class_encoding(head: Any, labels: np.ndarray, class_weight: ClassWeight) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """Set ``head.classes_``; return (class indices, per-sample weights or None)."""
+    """Set ``head.classes_`` and ``head.class_prior_`` (weighted class frequencies); return
+    (class indices, per-sample weights or None)."""
     check_classification_targets(labels)
     head.classes_, encoded = np.unique(labels, return_inverse=True)
     if len(head.classes_) < 2:
@@ -30,6 +31,7 @@ def class_encoding(head: Any, labels: np.ndarray, class_weight: ClassWeight) -> 
     if class_weight is not None:
         per_class = compute_class_weight(class_weight, classes=head.classes_, y=labels)
         weights = per_class[encoded].astype(np.float32)
+    head.class_prior_ = np.exp(prior_logits(encoded, len(head.classes_), weights))
     return encoded.astype(np.int32), weights
 
 
@@ -78,7 +80,7 @@ class KerasDenseClassifier(ClassifierMixin, ChunkedFitMixin, KerasHead):
 
     def _build(self, keras, n_features: int):
         inputs, trunk = hidden_trunk(keras, n_features, self.hidden_units, self.dropout)
-        outputs = keras.layers.Dense(len(self.classes_), activation="softmax", name="classes")(trunk)
+        outputs = output_layer(keras, len(self.classes_), "softmax", "classes", np.log(self.class_prior_))(trunk)
         model = keras.Model(inputs, outputs, name="keras_dense_classifier")
         return compile_model(keras, model, self.learning_rate, "sparse_categorical_crossentropy", ["accuracy"])
 
@@ -143,11 +145,13 @@ class KerasDenseRegressor(RegressorMixin, ChunkedFitMixin, KerasHead):
         self.target_ndim_ = y.ndim
         y = y.reshape(len(y), -1)
         self.n_outputs_ = y.shape[1]
+        self.target_mean_ = y.mean(axis=0, dtype=np.float64)
         return y, None, None
 
     def _build(self, keras, n_features: int):
         inputs, trunk = hidden_trunk(keras, n_features, self.hidden_units, self.dropout)
-        outputs = keras.layers.Dense(self.n_outputs_, activation=self.output_activation, name="targets")(trunk)
+        bias = mean_preactivation(self.target_mean_, self.output_activation)
+        outputs = output_layer(keras, self.n_outputs_, self.output_activation, "targets", bias)(trunk)
         model = keras.Model(inputs, outputs, name="keras_dense_regressor")
         return compile_model(keras, model, self.learning_rate, "mse", ["mae"])
 

@@ -10,7 +10,7 @@ import numpy as np
 import metrics
 
 from ._common import normalise_rows
-from ._keras import KerasHead, compile_model, hidden_trunk
+from ._keras import KerasHead, compile_model, hidden_trunk, mean_preactivation, output_layer
 from .keras_dense import ClassWeight, class_encoding
 
 
@@ -72,6 +72,7 @@ class MultiTaskHead(KerasHead):
             raise ValueError(f"loss_weights must be two numbers (classes, valence/arousal), got {self.loss_weights!r}")
         encoded, weights = class_encoding(self, ids.astype(np.int64), self.class_weight)
         targets = {"classes": encoded, "va": y[:, 1:].astype(np.float32)}
+        self.target_mean_ = targets["va"].mean(axis=0, dtype=np.float64)
         if weights is not None:
             weights = {"classes": weights, "va": np.ones(len(y), np.float32)}
         return targets, encoded, weights
@@ -79,8 +80,8 @@ class MultiTaskHead(KerasHead):
     def _build(self, keras, n_features: int):
         inputs, trunk = hidden_trunk(keras, n_features, self.hidden_units, self.dropout)
         outputs = {
-            "classes": keras.layers.Dense(len(self.classes_), activation="softmax", name="classes")(trunk),
-            "va": keras.layers.Dense(2, activation="tanh", name="va")(trunk),
+            "classes": output_layer(keras, len(self.classes_), "softmax", "classes", np.log(self.class_prior_))(trunk),
+            "va": output_layer(keras, 2, "tanh", "va", mean_preactivation(self.target_mean_, "tanh"))(trunk),
         }
         model = keras.Model(inputs, outputs, name="multitask")
         classes_weight, va_weight = (float(w) for w in self.loss_weights)

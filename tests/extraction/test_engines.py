@@ -137,3 +137,23 @@ def test_pipeline_runs_without_the_autotuner(faces):
     batches = image_batches([str(faces.root / p) for p in faces.paths], range(len(faces.paths)), 64, 8)
     assert batches.options().autotune.enabled is False
     assert batches.options().deterministic is True
+
+
+@pytest.mark.parametrize("threads, pinned", [("", True), ("2", True), ("1", False)])
+def test_openvino_pins_threads_only_when_it_has_every_core(extractors, monkeypatch, threads, pinned):
+    """Two 1-thread workers on a 2-core machine must not both be pinned to core 0."""
+    import openvino as ov
+
+    seen = {}
+    compile_model = ov.Core.compile_model
+
+    def spy(self, model, device, config):
+        seen.update(config)
+        return compile_model(self, model, device, config)
+
+    monkeypatch.setattr(ov.Core, "compile_model", spy)
+    monkeypatch.setattr(engines.os, "cpu_count", lambda: 2)
+    monkeypatch.setenv("FEATCACHE_THREADS", threads)
+    engine = engines.openvino_engine(export_onnx(extractors[0]))
+    assert seen["ENABLE_CPU_PINNING"] is pinned and seen["INFERENCE_NUM_THREADS"] == int(threads or 2)
+    assert engine.run(probe_pixels(extractors[0].input_size)).shape[0] > 0
