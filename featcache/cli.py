@@ -142,6 +142,8 @@ def extract(
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Input size (default: the backbone's)."),
     flip: bool = typer.Option(False, "--flip", help="Also cache the horizontally flipped view."),
+    crop: Optional[List[float]] = typer.Option(None, "--crop", help="Also cache a centre crop keeping this fraction "
+                                                                    "of each side (e.g. 0.9); repeat for several."),
     on_error: OnError = typer.Option(OnError.skip, "--on-error", help="Unreadable images: skip and record, or fail."),
     layout: Layout = typer.Option(Layout.auto, "--layout", help="Force a dataset layout."),
     precision: Precision = typer.Option(Precision.float32, "--precision", help="mixed: float16 on GPU."),
@@ -161,7 +163,8 @@ def extract(
     import featcache
 
     options = dict(weights=None if weights.lower() == "none" else weights, taps=tap or None, pooling=pool.value,
-                   batch_size=batch_size, image_size=image_size, flip=flip, on_error=on_error.value,
+                   batch_size=batch_size, image_size=image_size, flip=flip, crops=tuple(crop or ()),
+                   on_error=on_error.value,
                    precision=precision.value, layout=layout.value, progress=progress)
     if engine is EngineName.ray:
         if shard:

@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from .cache import (
 from .datasets import Dataset, open_dataset
 from .engines import Engine, build_engine, choose_engine
 from .shards import Shard, ShardSpec, check_target, parse_shard, shard_attrs, shard_file_name, shard_rows
+from .views import view_crops, view_names, view_pixels
 
 # How often a running extraction makes its progress durable (a killed run resumes from
 # the last checkpoint); FEATCACHE_CHECKPOINT_SECONDS=0 checkpoints after every batch.
@@ -118,6 +119,7 @@ def extract(
     batch_size: int = 32,
     image_size: Optional[int] = None,
     flip: bool = False,
+    crops: Sequence[float] = (),
     on_error: str = "skip",
     precision: str = "float32",
     layout: str = "auto",
@@ -129,7 +131,9 @@ def extract(
 
     ``data`` is a dataset folder, a CSV manifest or a :class:`Dataset`; ``out`` the
     cache file (default ``<folder name>.features.h5`` here). ``flip`` adds the
-    horizontally flipped view. ``on_error="skip"`` records unreadable images in the
+    horizontally flipped view; ``crops`` (fractions, e.g. ``(0.9, 0.8)``) add centre-crop
+    views (and their mirror images with ``flip``): see :mod:`featcache.views`. Views
+    already cached are not extracted again. ``on_error="skip"`` records unreadable images in the
     cache and goes on; ``"fail"`` stops at the first, naming it. ``precision="mixed"``
     computes in float16 on a GPU (bfloat16 on a CPU); features are stored as float32.
     ``engine``: ``"auto"`` (TensorFlow on a GPU, ONNX Runtime or OpenVINO on a CPU when
@@ -144,6 +148,7 @@ def extract(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     choose_engine(engine, precision)  # a bad name fails before any work
+    wanted = view_names(flip, crops)
     shard = parse_shard(shard)
     dataset = data if isinstance(data, Dataset) else open_dataset(data, layout)
     rows = shard_rows(shard, len(dataset))
@@ -155,7 +160,7 @@ def extract(
         extractor = _load_extractor(backbone, weights, taps, pooling, image_size, precision)
         config = {**extractor.config(), "precision": precision}
         key = group_key(config)
-        views = tuple(v for v in (("original", "flip") if flip else ("original",)) if not has_view(cache, key, v))
+        views = tuple(v for v in wanted if not has_view(cache, key, v))
         result = ExtractResult(path=cache, group=key, views=views, device=_device())
         if not views:
             return result
@@ -196,7 +201,7 @@ def _run(extractor, engine: Engine, dataset: Dataset, partial: PartialWriter, re
     rows = partial.rows  # a shard's block of records, or all of them
     start, stop = partial.next_record, rows.stop
     paths = dataset.absolute_paths()
-    flip = "flip" in partial.views
+    crops = view_crops(partial.views)
 
     def record_failures(first: int, stop: int, seen: np.ndarray) -> None:
         for index in sorted(set(range(first, stop)) - set(seen.tolist())):
@@ -211,16 +216,15 @@ def _run(extractor, engine: Engine, dataset: Dataset, partial: PartialWriter, re
     last_checkpoint = began
     next_record = start
     # nothing left (a resumed partial file that was complete): no batches, as tf.data cannot type an empty list
-    batches = (image_batches(paths[start:stop], range(start, stop), extractor.input_size, batch_size)
+    batches = (image_batches(paths[start:stop], range(start, stop), extractor.input_size, batch_size, crops=crops)
                if start < stop else ())
     with _progress_bar(progress, len(rows), start - rows.start, extractor.name) as advance:
-        for indices, pixels in batches:
-            indices, pixels = indices.numpy(), np.from_dlpack(pixels)  # no copy of the pixels
+        for batch in batches:
+            indices, pixels = batch[0].numpy(), np.from_dlpack(batch[1])  # no copy of the pixels
+            cropped = np.from_dlpack(batch[2]) if crops else None
             record_failures(next_record, int(indices[-1]) + 1, indices)
-            if "original" in partial.views:
-                partial.write("original", indices, engine.run(pixels))
-            if flip:
-                partial.write("flip", indices, engine.run(pixels[:, :, ::-1]))
+            for view in partial.views:
+                partial.write(view, indices, engine.run(view_pixels(view, pixels, cropped, crops)))
             advance(int(indices[-1]) + 1 - next_record)
             next_record = int(indices[-1]) + 1
             result.images += len(indices)

@@ -1,9 +1,9 @@
 """Feature sets that combine cached groups: several backbones, taps and landmarks side by side.
 
 :func:`combine` loads groups of one cache and joins their features column-wise, row-aligned
-on the records every group could read. ``view="mean"`` averages each group's original and
-flipped features (where it has a flipped view): a horizontal flip keeps the expression, so
-the mean is a steadier description of the face.
+on the records every group could read. ``view="mean"`` averages each group's views (original,
+flipped, centre crops: :mod:`featcache.views`): they all show the same expression, so the
+mean is a steadier description of the face.
 """
 
 from __future__ import annotations
@@ -16,19 +16,25 @@ import numpy as np
 
 from .cache import CacheError, open_cache
 from .reading import FeatureSet, load, select_group
+from .views import how_to_extract, parse_view
 
-VIEWS = ("original", "flip", "mean")
+MEAN = "mean"
+ViewSpec = Union[str, Sequence[str]]
 
 
-def _group_view(cache: Path, key: str, view: str) -> FeatureSet:
-    if view != "mean":
+def _group_view(cache: Path, key: str, view: ViewSpec) -> FeatureSet:
+    """One view of a group, or the average of several (``"mean"``: every view it holds)."""
+    if isinstance(view, str) and view != MEAN:
         return load(cache, group=key, view=view)
     with open_cache(cache) as handle:
-        has_flip = "flip" in handle[f"groups/{key}"]
-    if not has_flip:
-        return load(cache, group=key)
-    original, flipped = _on_common_records([load(cache, group=key), load(cache, group=key, view="flip")])
-    return replace(original, features=((original.features + flipped.features) / 2).astype(np.float32), view="mean")
+        held = list(handle[f"groups/{key}"])
+    names = held if view == MEAN else [name for name in view if name in held]
+    if not names:
+        raise CacheError(f"{cache}: group {key} holds none of the views {list(view)} (it has {', '.join(held)}); "
+                         f"{how_to_extract(view[0])}")
+    views = _on_common_records([load(cache, group=key, view=name) for name in names])
+    mean = np.mean([part.features for part in views], axis=0, dtype=np.float64).astype(np.float32)
+    return replace(views[0], features=mean, view=MEAN)
 
 
 def _on_common_records(parts: list[FeatureSet]) -> list[FeatureSet]:
@@ -52,18 +58,21 @@ def combine(
     cache: Union[str, Path],
     groups: Sequence[str],
     *,
-    view: str = "original",
+    view: ViewSpec = "original",
 ) -> FeatureSet:
     """The features of several groups of one cache side by side, on the records all of them hold.
 
-    ``groups``: group keys or backbone names (a name must match one group). ``view``:
-    ``"original"``, ``"flip"`` or ``"mean"`` (original and flipped averaged per group; a
-    group without a flipped view contributes its original). The result's ``group`` is the
+    ``groups``: group keys or backbone names (a name must match one group). ``view``: a view
+    every group holds (``"original"``, ``"flip"``, ``"crop0.9"``, ... see
+    :mod:`featcache.views`); a sequence of views, each group contributing the average of
+    those it holds (landmarks have only ``"original"``); or ``"mean"``: each group's
+    average over every view it holds. The result's ``group`` is the
     keys joined by ``+`` and its ``config`` lists each part's configuration.
     """
     cache = Path(cache)
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    for name in [view] if isinstance(view, str) else view:
+        if name != MEAN:
+            parse_view(name)  # an unknown name fails here, naming the choices
     if not groups:
         raise ValueError("name at least one group to combine")
     with open_cache(cache) as handle:
@@ -77,4 +86,4 @@ def combine(
     config = {"backbone": "+".join(p.config["backbone"] for p in parts), "groups": keys,
               "parts": [p.config for p in parts], "dims": [int(p.features.shape[1]) for p in parts]}
     return replace(first, features=np.concatenate([p.features for p in aligned], axis=1), group="+".join(keys),
-                   view=view, config=config)
+                   view=view if isinstance(view, str) else "+".join(view), config=config)

@@ -18,13 +18,28 @@ import tensorflow as tf
 
 
 
-def _load(index: tf.Tensor, path: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
-    image = tf.cast(tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False), tf.float32)
-    image.set_shape((None, None, 3))
+def _fit(image: tf.Tensor, size: int) -> tf.Tensor:
+    """``image`` resized to size x size with antialiasing (unchanged when already that size)."""
     already = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))  # e.g. 224 px AffectNet crops: no resampling
     image = tf.cond(already, lambda: image,
                     lambda: tf.clip_by_value(tf.image.resize(image, (size, size), antialias=True), 0.0, 255.0))
-    return index, tf.ensure_shape(image, (size, size, 3))
+    return tf.ensure_shape(image, (size, size, 3))
+
+
+def _centre(image: tf.Tensor, fraction: float) -> tf.Tensor:
+    """The centre box of ``round(fraction * side)`` pixels along each side (at least 1)."""
+    sides = tf.shape(image)[:2]
+    size = tf.maximum(1, tf.cast(tf.round(tf.cast(sides, tf.float64) * fraction), tf.int32))
+    start = (sides - size) // 2
+    return tf.slice(image, tf.concat([start, [0]], 0), tf.concat([size, [3]], 0))
+
+
+def _load(index: tf.Tensor, path: tf.Tensor, size: int, crops: tuple[float, ...]) -> tuple[tf.Tensor, ...]:
+    image = tf.cast(tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False), tf.float32)
+    image.set_shape((None, None, 3))
+    if not crops:
+        return index, _fit(image, size)
+    return index, _fit(image, size), tf.stack([_fit(_centre(image, crop), size) for crop in crops])
 
 
 def image_batches(
@@ -33,9 +48,13 @@ def image_batches(
     image_size: int,
     batch_size: int,
     *,
+    crops: Sequence[float] = (),
     parallel_calls: Optional[int] = None,
 ) -> tf.data.Dataset:
-    """Batches ``(record indices (b,), pixels (b, size, size, 3))`` of the given records, in order.
+    """Batches ``(record indices (b,), pixels (b, size, size, 3))`` of the given records, in order;
+    with ``crops``, a third element ``(b, len(crops), size, size, 3)``: each image's centre
+    crops keeping those fractions of its sides, cut before resizing (from the full-resolution
+    image, decoded once).
 
     Records whose file cannot be read or decoded are skipped; the indices show which
     records each batch holds. ``parallel_calls``: decoding threads (default
@@ -45,7 +64,8 @@ def image_batches(
         raise ValueError(f"{len(paths)} paths but {len(indices)} indices")
     dataset = tf.data.Dataset.from_tensor_slices((np.asarray(indices, dtype=np.int64), list(paths)))
     threads = parallel_calls or decode_threads()
-    dataset = dataset.map(lambda i, p: _load(i, p, image_size), num_parallel_calls=threads, deterministic=True)
+    crops = tuple(crops)
+    dataset = dataset.map(lambda i, p: _load(i, p, image_size, crops), num_parallel_calls=threads, deterministic=True)
     dataset = dataset.ignore_errors()
     options = tf.data.Options()
     options.deterministic = True

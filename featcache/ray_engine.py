@@ -36,6 +36,7 @@ from .datasets import Dataset, open_dataset
 from .engines import EngineError
 from .extraction import ExtractResult, default_cache_path
 from .shards import Shard, merge, shard_file_name
+from .views import view_names
 
 RAY_INSTALL = 'pip install "featcache[ray]"'
 
@@ -71,7 +72,7 @@ def extract_on_ray(
         _check_out(out, shards)
         began = time.perf_counter()
         results = _run_workers(ray, source, backbone, shards, options, gpus, threads)
-        views = ("original", "flip") if options.get("flip") else ("original",)
+        views = view_names(options.get("flip", False), options.get("crops", ()))
         if not all(has_view(out, results[0].group, view) for view in views):  # new, or a new configuration
             _merge_into(shards, out)
         return _combined(out, results, workers, time.perf_counter() - began)

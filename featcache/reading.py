@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from .cache import CacheError, open_cache
+from .views import how_to_extract
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _feature_set(
     views = handle[f"groups/{key}"]
     if view not in views:
         raise CacheError(f"{cache}: group {key} has no {view!r} view (it has {', '.join(views)}); "
-                         "extract it with --flip" if view == "flip" else f"{cache}: no view {view!r}")
+                         f"{how_to_extract(view)}")
     dataset = views[f"{view}/features"]
     failed = views[f"{view}/failed_indices"][()]
     keep = np.ones(dataset.shape[0], dtype=bool)

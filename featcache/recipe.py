@@ -1,6 +1,6 @@
 """Recipes: the best measured configuration, run end to end on a user's own data.
 
-A :class:`Recipe` names what to extract (backbones, taps, flipped views), whether to add
+A :class:`Recipe` names what to extract (backbones, taps, flipped and cropped views), whether to add
 landmark geometry, how to combine the groups, and which heads to fit. :data:`AFFECT` is the
 configuration that came out best on the real AffectNet subset (``benchmarks/quality.py``,
 ``benchmarks/results/quality.md``). :func:`run_recipe` extracts what is missing, combines
@@ -21,15 +21,18 @@ from typing import Mapping, Optional, Union
 import numpy as np
 
 from .reading import FeatureSet
+from .views import view_names
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """One cached group: a backbone with its taps and input size (None: the backbone's own)."""
+    """One cached group: a backbone with its taps and input size (None: the backbone's own),
+    and the centre crops to cache as extra views (:mod:`featcache.views`)."""
 
     backbone: str
     taps: tuple[str, ...] = ("last",)
     image_size: Optional[int] = None
+    crops: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Recipe:
     name: str
     extractions: tuple[Extraction, ...]
     landmarks: bool = False  # add the landmark geometry group (needs AffectNet's *_lnd.npy)
-    view: str = "mean"  # "original", or "mean" of original and flipped features
+    view: str = "mean"  # "original", or "mean" of every view (original, flipped, crops)
     classify: tuple[str, Mapping] = ("logistic_cv", {})
     regress: tuple[str, Mapping] = ("ridge_cv", {})
     notes: str = field(default="", compare=False)
@@ -47,15 +50,25 @@ class Recipe:
 
 AFFECT = Recipe(
     name="affect",
-    extractions=(Extraction("fer_minixception", ("add_4:4",)),),
+    extractions=(Extraction("fer_minixception", ("add_4:4",), crops=(0.9, 0.8, 0.7)),),
     landmarks=False,
     view="mean",
+    classify=("logistic_cv", {"Cs": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)}),
     regress=("ridge_cv", {"match_spread": True}),
-    notes="face-domain mini-Xception, 4x4 grid of its last block, original and flipped faces averaged; "
-          "standardised logistic and ridge regression tuned by cross-validation, ridge predictions "
+    notes="face-domain mini-Xception, 4x4 grid of its last block, averaged over 8 views (whole face, centre "
+          "crops keeping 0.9, 0.8 and 0.7 of each side, and their mirror images); "
+          "standardised logistic (C from 1e-4 to 1e-2) and ridge regression tuned by cross-validation, ridge predictions "
           "spread-matched for CCC",
 )
 RECIPES = {AFFECT.name: AFFECT}
+
+
+def recipe_views(recipe: Recipe) -> tuple[str, ...]:
+    """The views the recipe's features average: ``(view,)``, or for ``"mean"`` the original,
+    flipped and cropped views its extractions cache."""
+    if recipe.view != "mean":
+        return (recipe.view,)
+    return view_names(flip=True, crops={crop for part in recipe.extractions for crop in part.crops})
 
 
 def prepare(
@@ -66,8 +79,9 @@ def prepare(
     weights: Optional[Mapping[str, str]] = None,
     progress: bool = False,
 ) -> list[str]:
-    """Extract every group of the recipe that the cache lacks (with flipped views when the
-    recipe averages them) and add landmarks if asked; returns the group keys in order.
+    """Extract every group and view of the recipe that the cache lacks (flipped and cropped
+    views when the recipe averages them) and add landmarks if asked; returns the group keys
+    in order.
     ``weights``: backbone name -> weights (default each backbone's pretrained ones)."""
     from .extraction import extract
     from .landmarks import add_landmark_group
@@ -76,6 +90,7 @@ def prepare(
     for part in recipe.extractions:
         result = extract(data, part.backbone, cache, weights=(weights or {}).get(part.backbone, "pretrained"),
                          taps=list(part.taps), image_size=part.image_size, flip=recipe.view == "mean",
+                         crops=part.crops if recipe.view == "mean" else (),
                          progress=progress)
         keys.append(result.group)
     if recipe.landmarks:
@@ -87,7 +102,7 @@ def recipe_features(cache: Union[str, Path], keys: list[str], recipe: Recipe = A
     """The recipe's combined feature set from a prepared cache."""
     from .feature_sets import combine
 
-    return combine(cache, keys, view=recipe.view)
+    return combine(cache, keys, view=recipe_views(recipe))
 
 
 def run_recipe(

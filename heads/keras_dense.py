@@ -1,5 +1,7 @@
 """The reference reports' head: Dense(256, ReLU) -> Dropout(0.5) -> Dense(out), Adam(1e-4),
 batch 16, 10 epochs, on (optionally standardised) features; as a classifier and a regressor.
+The output layer starts from zero weights at the training targets' mean (class prior), so
+the first predictions carry no noise from random output weights (:func:`heads._keras.output_layer`).
 
 Both also fit and predict on chunked X (an h5py Dataset, a memmap, a RowSubset) without
 holding it in memory: see :mod:`heads._keras_chunked`."""

@@ -84,20 +84,40 @@ def test_mean_view_averages_original_and_flipped_features(cache):
     width = original.features.shape[1]
     np.testing.assert_allclose(mean.features[:, :width], (original.features + mirror.features) / 2, rtol=1e-6)
     np.testing.assert_array_equal(mean.features[:, width:], featcache.load(path, group=plain).features)  # no flip view
-    with pytest.raises(ValueError, match="view must be one of original, flip, mean"):
+    with pytest.raises(ValueError, match="unknown view 'both': use original, flip, crop<fraction>"):
         combine(path, [flipped], view="both")
     with pytest.raises(CacheError, match="holds 2 groups of backbone 'fer_minixception'"):
         combine(path, [FACE])
 
 
+def test_a_sequence_of_views_averages_those_each_group_holds(faces, tmp_path):
+    path = tmp_path / "views.h5"
+    cropped = featcache.extract(faces.root, FACE, path, weights=None, flip=True, crops=(0.9,), batch_size=8).group
+    landmarks = add_landmark_group(path)
+    views = ("original", "flip", "crop0.9", "crop0.9-flip")
+    mixed = combine(path, [cropped, landmarks], view=views)
+    loaded = [featcache.load(path, group=key, view=view) for key, view in [(cropped, v) for v in views] +
+              [(landmarks, "original")]]
+    on_mixed = [part.features[np.searchsorted(part.index, mixed.index)] for part in loaded]  # faces with landmarks
+    width = on_mixed[0].shape[1]
+    np.testing.assert_allclose(mixed.features[:, :width], np.mean(on_mixed[:4], axis=0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(mixed.features[:, width:], on_mixed[4])
+    every = np.mean([part.features for part in loaded[:4]], axis=0)
+    np.testing.assert_allclose(combine(path, [cropped], view="mean").features, every, rtol=1e-6, atol=1e-7)
+    with pytest.raises(CacheError, match=r"holds none of the views \['crop0.8'\].*extract it with --crop 0.8"):
+        combine(path, [cropped], view=["crop0.8"])
+
+
 def test_recipe_runs_end_to_end_and_writes_tables_and_heads(faces, tmp_path):
-    recipe = Recipe("tiny", (Extraction(FACE, ("add_4:2",)),), landmarks=True, view="mean",
+    recipe = Recipe("tiny", (Extraction(FACE, ("add_4:2",), crops=(0.9,)),), landmarks=True, view="mean",
                     classify=("logistic_cv", {"Cs": (0.01, 1.0), "cv": 2}), regress=("ridge_cv", {"match_spread": True}))
     results = run_recipe(faces.root, tmp_path / "out", recipe=recipe)
     assert [(r["task"], r["head"]) for r in results] == [("classify", "logistic_cv"), ("regress", "ridge_cv")]
     assert results[0]["n_test"] >= 2 and 0.0 <= results[0]["report"]["accuracy"] <= 1.0
     config = json.loads((tmp_path / "out" / "recipe_config.json").read_text())
     assert config["feature_dim"] == 128 * 4 + 2414 and len(config["groups"]) == 2
+    with h5py.File(tmp_path / "out" / "features.h5", "r") as handle:
+        assert sorted(handle[f"groups/{config['groups'][0]}"]) == ["crop0.9", "crop0.9-flip", "flip", "original"]
     for name in ("recipe.md", "classify_logistic_cv.head", "regress_ridge_cv.head"):
         assert (tmp_path / "out" / name).is_file(), name
     import heads

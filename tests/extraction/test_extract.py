@@ -248,3 +248,58 @@ def test_flip_later_adds_only_the_flipped_view(affectnet, tmp_path):
     assert later.views == ("flip",)
     np.testing.assert_array_equal(featcache.load(out, FACE).features, original)
     assert featcache.load(out, FACE, view="flip").features.shape == original.shape
+
+
+def centre_crops(paths, size, fraction):
+    """What a crop view should see: the decoded image's centre box of round(fraction * side)
+    pixels per side, resized with antialiasing."""
+    images = []
+    for path in paths:
+        image = tf.cast(tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False), tf.float32)
+        (height, width), (h, w) = image.shape[:2], (max(1, int(np.round(side * fraction))) for side in image.shape[:2])
+        top, left = (height - h) // 2, (width - w) // 2
+        crop = image[top:top + h, left:left + w]
+        images.append(tf.clip_by_value(tf.image.resize(crop, (size, size), antialias=True), 0.0, 255.0))
+    return np.stack([np.asarray(image) for image in images])
+
+
+def test_crop_views_are_the_model_on_centre_crops_and_are_added_later_without_touching_the_rest(affectnet, tmp_path):
+    out = tmp_path / "crops.h5"
+    first = featcache.extract(affectnet.root, FACE, out, weights=None, flip=True, batch_size=4)
+    before = {view: featcache.load(out, FACE, view=view).features for view in ("original", "flip")}
+    later = featcache.extract(affectnet.root, FACE, out, weights=None, flip=True, crops=(0.8, 0.9), batch_size=4)
+    assert later.group == first.group
+    assert later.views == ("crop0.9", "crop0.9-flip", "crop0.8", "crop0.8-flip")  # only the missing ones
+    for view, features in before.items():
+        np.testing.assert_array_equal(featcache.load(out, FACE, view=view).features, features)
+    extractor = featcache.load_backbone(FACE, weights=None)
+    loaded = featcache.load(out, FACE, view="crop0.8")
+    pixels = centre_crops([affectnet.root / p for p in loaded.paths], extractor.input_size, 0.8)
+    np.testing.assert_allclose(loaded.features, extractor(pixels), rtol=1e-5, atol=1e-6)
+    mirrored = featcache.load(out, FACE, view="crop0.8-flip").features
+    np.testing.assert_allclose(mirrored, extractor(pixels[:, :, ::-1]), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(loaded.features, before["original"])
+    again = featcache.extract(affectnet.root, FACE, out, weights=None, flip=True, crops=(0.9, 0.8))
+    assert again.views == ()
+    with pytest.raises(CacheError, match=r"no 'crop0.7' view .*extract it with --crop 0.7$"):
+        featcache.load(out, FACE, view="crop0.7")
+
+
+@pytest.mark.parametrize("crops", [(1.0,), (0.05,), (0.925,), (-0.5,)])
+def test_a_bad_crop_fraction_is_refused_before_any_work(affectnet, tmp_path, crops):
+    with pytest.raises(ValueError, match=f"crop {crops[0]!r}: give the fraction of each side to keep"):
+        featcache.extract(affectnet.root, FACE, tmp_path / "bad.h5", weights=None, crops=crops)
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def test_cli_crop_option(affectnet, tmp_path):
+    out = tmp_path / "cli-crops.h5"
+    argv = ["extract", "--no-progress", "--data", str(affectnet.root), "--backbone", FACE, "--weights", "none",
+            "--out", str(out), "--crop", "0.9", "--crop", "0.75"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    group = featcache.load(out, FACE).group
+    with h5py.File(out, "r") as handle:
+        assert sorted(handle[f"groups/{group}"]) == ["crop0.75", "crop0.9", "original"]
+    bad = CliRunner().invoke(app, [*argv[:-4], "--crop", "1.5"])
+    assert bad.exit_code == 2 and "crop 1.5: give the fraction" in bad.output
