@@ -90,6 +90,19 @@ def group_key(config: dict) -> str:
     return f"{config['backbone']}-{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
 
 
+def group_attrs(config: dict, *, featcache_version: str, tensorflow_version: str, keras_version: str) -> dict:
+    """A group's attributes: its configuration as JSON and field by field (lists and dicts as
+    JSON), the library versions that made it, and when."""
+    return {
+        "config": json.dumps(config, sort_keys=True),
+        **{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in config.items()},
+        "featcache_version": featcache_version,
+        "tensorflow_version": tensorflow_version,
+        "keras_version": keras_version,
+        "created": now(),
+    }
+
+
 def partial_path(cache: Path, key: str) -> Path:
     return cache.with_name(cache.name + ".partial") / f"{key}.h5"
 

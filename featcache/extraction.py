@@ -7,7 +7,6 @@ resumable (a killed run continues where its last checkpoint stopped) and safe (s
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from .cache import (
     Records,
     check_dataset,
     commit,
+    group_attrs,
     group_key,
     has_view,
     now,
@@ -91,14 +91,8 @@ def _group_attrs(config: dict) -> dict:
     import keras
     import tensorflow as tf
 
-    return {
-        "config": json.dumps(config, sort_keys=True),
-        **{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in config.items()},
-        "featcache_version": __version__,
-        "tensorflow_version": tf.__version__,
-        "keras_version": keras.__version__,
-        "created": now(),
-    }
+    return group_attrs(config, featcache_version=__version__, tensorflow_version=tf.__version__,
+                       keras_version=keras.__version__)
 
 
 def _device() -> str:

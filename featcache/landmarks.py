@@ -11,7 +11,6 @@ a cache as the group ``landmarks-<hash>``, read like any backbone's features
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Union
@@ -20,7 +19,7 @@ import h5py
 import numpy as np
 
 from . import __version__
-from .cache import group_key, now, open_cache, rewrite, writer_lock
+from .cache import group_attrs, group_key, now, open_cache, rewrite, writer_lock
 
 N_POINTS = 68
 RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
@@ -71,9 +70,8 @@ def add_landmark_group(cache: Union[str, Path]) -> str:
         features[failed] = 0.0
         with rewrite(cache) as handle:
             group = handle.create_group(f"groups/{key}")
-            group.attrs.update({"config": json.dumps(config, sort_keys=True), "featcache_version": __version__,
-                                "tensorflow_version": "n/a", "keras_version": "n/a", "created": now(),
-                                **{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in config.items()}})
+            group.attrs.update(group_attrs(config, featcache_version=__version__, tensorflow_version="n/a",
+                                           keras_version="n/a"))
             view = group.create_group("original")
             view.create_dataset("features", data=features)
             view.create_dataset("failed_indices", data=failed.astype(np.int64))
