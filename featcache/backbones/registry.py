@@ -85,4 +85,4 @@ def get_spec(name: str) -> BackboneSpec:
 
 def _load_builtin_backbones() -> None:
     """Import the modules that register featcache's own backbones (once)."""
-    from . import fer, hse, keras_apps, lite  # noqa: F401  (registration is the import's effect)
+    from . import bigxception, fer, hse, keras_apps, lite  # noqa: F401  (registration is the import's effect)

@@ -8,26 +8,10 @@ import numpy as np
 import pytest
 
 import featcache.backbones as fb
+from featcache._home import featcache_home
 from featcache.backbones import hse
 from featcache.backbones.tfjs import read_tfjs_weights
-
-
-def write_tfjs(folder, groups, name="model.json"):
-    """A TensorFlow.js graph-model manifest; groups: [[(name, array, stored dtype or None)], ...]."""
-    manifest = []
-    for g, weights in enumerate(groups):
-        entries, blob = [], b""
-        for weight_name, array, stored in weights:
-            entry = {"name": weight_name, "shape": list(array.shape), "dtype": str(array.dtype)}
-            if stored:
-                entry["quantization"] = {"dtype": stored, "original_dtype": str(array.dtype)}
-            entries.append(entry)
-            blob += array.astype(stored or array.dtype).tobytes()
-        (folder / f"group{g}.bin").write_bytes(blob)
-        manifest.append({"paths": [f"group{g}.bin"], "weights": entries})
-    path = folder / name
-    path.write_text(json.dumps({"format": "graph-model", "modelTopology": {}, "weightsManifest": manifest}))
-    return path
+from tfjs_files import write_tfjs
 
 
 def test_tfjs_weights_are_read_by_name_in_their_dtypes(tmp_path):
@@ -129,7 +113,7 @@ def test_pretrained_weights_of_other_bytes_are_refused(monkeypatch, tmp_path):
         fb.load_backbone("hse_faceres")
 
 
-USER_HOME = hse.featcache_home()  # at import, before the suite points FEATCACHE_HOME at a fresh folder
+USER_HOME = featcache_home()  # at import, before the suite points FEATCACHE_HOME at a fresh folder
 
 
 @pytest.mark.skipif(not (USER_HOME / "human-models" / hse.MODEL_JSON).is_file(),
