@@ -4,12 +4,16 @@ GFLOPs are counted by TensorFlow's profiler on each feature model (random weight
 one image at the default input size, last layer average-pooled), with a multiply-add
 counted as two FLOPs.
 
-    python benchmarks/backbone_table.py [--pattern "*"]
+    python benchmarks/backbone_table.py [--pattern "*"] [--update]
+
+``--update`` recomputes only the backbones matching ``--pattern`` and keeps the other rows
+of the existing ``results/backbones.json`` (the whole table takes about half an hour on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -24,7 +28,7 @@ from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import featcache.backbones as fb  # noqa: E402
-from _common import write_results  # noqa: E402
+from _common import RESULTS, write_results  # noqa: E402
 
 
 def gflops(model: keras.Model, size: int) -> float:
@@ -83,11 +87,15 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pattern", default="*")
+    parser.add_argument("--update", action="store_true", help="keep the rows of backbones not matching --pattern")
     args = parser.parse_args()
+    kept = json.loads((RESULTS / "backbones.json").read_text())["rows"] if args.update else []
     rows = []
     for name in fb.list_backbones(args.pattern):
         rows.append(row(name))
         print(f"{name:24s} dim {rows[-1]['feature_dim']:5d}  {rows[-1]['gflops']:7.2f} GFLOPs", flush=True)
+    fresh = {r["backbone"] for r in rows}
+    rows = sorted([r for r in kept if r["backbone"] not in fresh] + rows, key=lambda r: r["backbone"])
     intro = ("# Registered backbones\n\nGFLOPs: TensorFlow profiler, one image at the default input size, "
              "multiply-add = 2 FLOPs. Params: the feature model without classifier.\n\n")
     paths = write_results("backbones", {"rows": rows}, intro + markdown(rows))
