@@ -1,8 +1,9 @@
 """Reading the weights of a TensorFlow.js graph model (``model.json`` plus ``.bin`` shards).
 
-Only the weights: each architecture is rebuilt as a Keras model by its own builder and
-filled from the named arrays read here (float16-quantised weights are widened to their
-original dtype). Nothing of TensorFlow.js is needed.
+Only the weights (float16-quantised ones widened to their original dtype): the architecture
+is rebuilt in Keras either by a backbone's own builder (``hse_faceres`` fills
+``keras.applications.MobileNet``) or from the graph itself by
+:mod:`featcache.backbones.tfjs_graph`. Nothing of TensorFlow.js is needed.
 """
 
 from __future__ import annotations
