@@ -1,4 +1,4 @@
-"""The Ray engine: one shard per Ray worker, merged, reads exactly like a plain extraction."""
+"""The Ray engine: one shard per Ray worker, merged, reads like a plain extraction (to float32 rounding)."""
 
 import hashlib
 from pathlib import Path
@@ -33,11 +33,13 @@ def on_ray(faces, tmp_path_factory):
 
 
 def assert_same_group(a: Path, b: Path) -> None:
-    """``a`` holds the group of the one-group cache ``b``: same features row for row (failed rows
-    included), same ids, same failures."""
+    """``a`` holds the group of the one-group cache ``b``: the same features row for row (failed
+    rows included) up to float32 rounding, the same ids and failures. Each Ray worker runs
+    TensorFlow on one thread, the plain extraction on every core, and oneDNN may sum in another
+    order (seen: up to 1.5e-8 apart on one machine, bit-identical on others)."""
     y = featcache.load(b, FACE, include_failed=True)
     x = featcache.load(a, group=y.group, include_failed=True)
-    np.testing.assert_array_equal(x.features, y.features)
+    np.testing.assert_allclose(x.features, y.features, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(x.ids, y.ids)
     failed = [featcache.info(path)["groups"][x.group]["views"]["original"]["failed"] for path in (a, b)]
     assert failed[0] == failed[1] and len(failed[0]) == 2
