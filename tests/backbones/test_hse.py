@@ -11,7 +11,7 @@ import featcache.backbones as fb
 from featcache._home import featcache_home
 from featcache.backbones import hse
 from featcache.backbones.tfjs import read_tfjs_weights
-from tfjs_files import write_tfjs
+from tfjs_files import tensorflow_graph, write_tfjs
 
 
 def test_tfjs_weights_are_read_by_name_in_their_dtypes(tmp_path):
@@ -121,20 +121,9 @@ USER_HOME = featcache_home()  # at import, before the suite points FEATCACHE_HOM
 def test_pretrained_network_reproduces_the_original_graph(monkeypatch):
     """The Keras rebuild against the TensorFlow.js graph itself, run by TensorFlow."""
     import tensorflow as tf
-    from google.protobuf import json_format
 
     monkeypatch.setenv("FEATCACHE_HOME", str(USER_HOME))
-    path = hse.faceres_json()
-    topology = json.loads(path.read_text())["modelTopology"]
-    weights = read_tfjs_weights(path)
-    graph = tf.compat.v1.GraphDef()
-    json_format.ParseDict({"node": [n for n in topology["node"] if not n["name"].startswith(("feats", "age", "gender"))]},
-                          graph, ignore_unknown_fields=True)
-    for node in graph.node:
-        if node.op == "Const":
-            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(weights[node.name]))
-    imported = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph, name=""), [])
-    run = imported.prune(feeds="input_1:0", fetches="global_pooling/Mean:0")
+    run = tensorflow_graph(hse.faceres_json(), "input_1", "global_pooling/Mean")
     pixels = np.random.default_rng(2).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
     caffe = pixels[..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32)
     expected = run(tf.constant(caffe)).numpy()
