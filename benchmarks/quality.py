@@ -51,6 +51,7 @@ FER = Extraction("fer_minixception", ("add_4:4",))
 FER96 = Extraction("fer_minixception", ("add_3:4", "add_4:4"), 96)
 HSE = Extraction("hse_faceres", ("conv_pw_11_relu:2",))
 BIGX = Extraction("fer_bigxception", ("add_2_add:2",))
+AGE_GENDER = Extraction("hse_agegender", ("conv_pw_11_relu:2",))
 LANDMARKS = "landmarks"
 ORIGINAL, MIRRORED = ("original",), ("original", "flip")  # views averaged
 
@@ -89,6 +90,8 @@ CONFIGS = [
            MIRRORED, ("ensemble", {}), ("ensemble", {"match_spread": True}), ensemble=True),
     Config("fer_bigxception add_2_add:2, original and flipped views averaged, tuned linear", (BIGX,), MIRRORED,
            *TUNED),
+    Config("hse_agegender conv_pw_11_relu:2, original and flipped views averaged, tuned linear", (AGE_GENDER,),
+           MIRRORED, *TUNED),
 ]
 REFERENCES = [
     {"name": "report: mobilenet_v2 frozen + dense head (one split)", "accuracy": 0.295, "valence_ccc": 0.19,

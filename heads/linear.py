@@ -1,32 +1,32 @@
 """Linear heads: StandardScaler + LogisticRegression (classes), StandardScaler + Ridge (targets).
 
 ``LogisticCVHead`` and ``RidgeCVHead`` choose their regularisation by cross-validation on
-the training data they are given (scikit-learn's LogisticRegressionCV, and RidgeCV's
-efficient leave-one-out), so a test part is never used to tune them.
+the training data they are given (a warm-started path over the folds, and RidgeCV's
+efficient leave-one-out), so a test part is never used to tune them. The logistic heads
+fit in the span of the training rows when the features outnumber them (the same model,
+faster: :mod:`heads._row_space`).
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Literal, Union
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ._common import finish_targets, spread_match
+from ._logistic_path import LogisticPathCV
 from ._pipeline import PipelineHead
+from ._row_space import RowSpace, fold_row_space
 
 # Frozen CNN features of faces want far stronger L2 than scikit-learn's defaults (C=1,
 # alpha=1): on the AffectNet subset the chosen C was 1e-3..1e-2 and alpha 1e3..1e4.
 DEFAULT_CS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 5, 13))
-# scikit-learn >= 1.8 asks to opt in to LogisticRegressionCV's simplified attributes.
-_NEW_ATTRIBUTES = ({"use_legacy_attributes": False}
-                   if "use_legacy_attributes" in inspect.signature(LogisticRegressionCV).parameters else {})
 
 
 class LogisticHead(ClassifierMixin, PipelineHead):
@@ -54,7 +54,14 @@ class LogisticHead(ClassifierMixin, PipelineHead):
 
     def _pipeline(self, X: np.ndarray, y: np.ndarray) -> Pipeline:
         model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, tol=self.tol)
-        return Pipeline([("scale", StandardScaler()), ("logistic", model)])
+        return Pipeline([("scale", StandardScaler()), ("row_space", RowSpace()), ("logistic", model)])
+
+    def fit(self, X, y):
+        """Standardise, fit the model (in the span of the rows when they are fewer than the
+        features: the same model, faster; :mod:`heads._row_space`). Returns self."""
+        super().fit(X, y)
+        self.pipeline_ = fold_row_space(self.pipeline_)
+        return self
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, n_classes) probabilities, columns in ``classes_`` order."""
@@ -68,7 +75,8 @@ class LogisticHead(ClassifierMixin, PipelineHead):
 
 class LogisticCVHead(LogisticHead):
     """:class:`LogisticHead` with C chosen from ``Cs`` by stratified ``cv``-fold
-    cross-validation (accuracy) on the training data; learned ``C_``."""
+    cross-validation (accuracy) on the training data (:class:`heads._logistic_path.LogisticPathCV`);
+    learned ``C_`` and ``cv_scores_`` (folds, Cs)."""
 
     def __init__(
         self,
@@ -90,14 +98,19 @@ class LogisticCVHead(LogisticHead):
     def _pipeline(self, X: np.ndarray, y: np.ndarray) -> Pipeline:
         folds = min(self.cv, int(np.bincount(np.unique(y, return_inverse=True)[1]).min()))
         splitter = StratifiedKFold(max(folds, 2), shuffle=True, random_state=self.random_state)
-        model = LogisticRegressionCV(Cs=list(self.Cs), cv=splitter, class_weight=self.class_weight,
-                                     max_iter=self.max_iter, tol=self.tol, scoring="accuracy", **_NEW_ATTRIBUTES)
-        return Pipeline([("scale", StandardScaler()), ("logistic", model)])
+        search = LogisticPathCV(Cs=self.Cs, cv=splitter, class_weight=self.class_weight, max_iter=self.max_iter,
+                                tol=self.tol)
+        return Pipeline([("scale", StandardScaler()), ("row_space", RowSpace()), ("logistic", search)])
 
     def fit(self, X, y):
-        """Choose C by cross-validation, refit on all of (X, y). Returns self."""
-        super().fit(X, y)
-        self.C_ = float(np.ravel(self.pipeline_[-1].C_)[0])
+        """Choose C by cross-validation (on the standardised features, in the span of the rows
+        when they are fewer than the features), refit on all of (X, y). Returns self."""
+        PipelineHead.fit(self, X, y)
+        search = self.pipeline_.steps[-1][1]
+        self.C_, self.cv_scores_ = search.C_, search.scores_
+        self.pipeline_.steps[-1] = ("logistic", search.best_estimator_)
+        self.pipeline_ = fold_row_space(self.pipeline_)
+        self.n_iter_ = search.best_estimator_.n_iter_
         return self
 
 

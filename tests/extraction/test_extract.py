@@ -190,21 +190,22 @@ def test_cli_user_errors_are_one_line(affectnet, tmp_path, arguments, message):
 def test_sigkill_part_way_then_resume_equals_an_uninterrupted_run(tmp_path):
     data = make_affectnet_tree(tmp_path / "data", n=160, seed=5)
     executable = str(Path(sys.executable).parent / "featcache")
-    env = {**os.environ, "FEATCACHE_CHECKPOINT_SECONDS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-    def command(out):
-        return [executable, "extract", "--data", str(data.root), "--backbone", "resnet50", "--weights", "none",
-                "--image-size", "96", "--batch-size", "4", "--out", str(out), "--no-progress"]
+    quiet = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    backbone, size, batch = "mobilenet_v2", 96, 4
+    command = [executable, "extract", "--data", str(data.root), "--backbone", backbone, "--weights", "none",
+               "--image-size", str(size), "--batch-size", str(batch), "--no-progress"]
 
     killed = tmp_path / "killed.h5"
     featcache.extract(data.root, FACE, killed, weights=None)  # an existing group that must survive
     before = sha256(killed)
-    process = subprocess.Popen(command(killed), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    partial = partial_path(killed, "resnet50")  # folder of partial files; the key is found below
+    # a checkpoint after every batch, so the kill lands between checkpoints of a run part-way through
+    process = subprocess.Popen([*command, "--out", str(killed)], env={**quiet, "FEATCACHE_CHECKPOINT_SECONDS": "0"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    partial = partial_path(killed, backbone)  # folder of partial files; the key is found below
     deadline = time.monotonic() + 120
     claimed = 0
     while time.monotonic() < deadline and process.poll() is None and claimed < 40:
-        for candidate in partial.parent.glob("resnet50-*.h5"):
+        for candidate in partial.parent.glob(f"{backbone}-*.h5"):
             try:
                 with h5py.File(candidate, "r", locking=False) as handle:
                     claimed = int(handle.attrs["next_record"])
@@ -216,7 +217,7 @@ def test_sigkill_part_way_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert 0 < claimed < len(featcache.open_dataset(data.root)), "the kill must land part-way"
     assert sha256(killed) == before  # the committed cache was never touched
 
-    (candidate,) = partial.parent.glob("resnet50-*.h5")
+    (candidate,) = partial.parent.glob(f"{backbone}-*.h5")
     with h5py.File(candidate, "r") as handle:  # never claims rows that were not written
         next_record = int(handle.attrs["next_record"])
         rows = handle["original/features"][:next_record]
@@ -224,14 +225,13 @@ def test_sigkill_part_way_then_resume_equals_an_uninterrupted_run(tmp_path):
     written = np.setdiff1d(np.arange(next_record), failed)
     assert next_record >= claimed and np.isfinite(rows[written]).all()
 
-    resumed = subprocess.run(command(killed), env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run([*command, "--out", str(killed)], env=quiet, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    straight = tmp_path / "straight.h5"
+    straight = tmp_path / "straight.h5"  # the same extraction in one go, in this process
     featcache.extract(data.root, FACE, straight, weights=None)
-    finished = subprocess.run(command(straight), env=env, capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr
+    featcache.extract(data.root, backbone, straight, weights=None, image_size=size, batch_size=batch)
 
-    a, b = featcache.load(killed, "resnet50"), featcache.load(straight, "resnet50")
+    a, b = featcache.load(killed, backbone), featcache.load(straight, backbone)
     np.testing.assert_array_equal(a.features, b.features)
     np.testing.assert_array_equal(a.index, b.index)
     assert featcache.info(killed)["groups"][a.group]["views"]["original"]["failed"] == \
