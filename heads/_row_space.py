@@ -25,12 +25,19 @@ class RowSpace(TransformerMixin, BaseEstimator):
     passes unchanged."""
 
     def fit(self, X: np.ndarray, y=None) -> "RowSpace":
-        rows, columns = X.shape
-        self.basis_: Optional[np.ndarray] = None
-        if rows < columns:
-            self.basis_ = scipy.linalg.qr(np.asarray(X).T, mode="economic", check_finite=False)[0]
-        self.n_features_in_ = columns
+        self.fit_transform(X)
         return self
+
+    def fit_transform(self, X: np.ndarray, y=None) -> np.ndarray:
+        """Fit, and the training rows' coordinates: ``X @ basis_`` is ``R.T`` of the
+        factorisation ``X.T = basis_ R``, so it is not multiplied out again."""
+        rows, columns = X.shape
+        self.n_features_in_ = columns
+        self.basis_: Optional[np.ndarray] = None
+        if rows >= columns:
+            return X
+        self.basis_, upper = scipy.linalg.qr(np.asarray(X).T, mode="economic", check_finite=False)
+        return np.ascontiguousarray(upper.T)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         return X if self.basis_ is None else X @ self.basis_

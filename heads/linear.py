@@ -60,8 +60,15 @@ class LogisticHead(ClassifierMixin, PipelineHead):
         """Standardise, fit the model (in the span of the rows when they are fewer than the
         features: the same model, faster; :mod:`heads._row_space`). Returns self."""
         super().fit(X, y)
+        model = self._final_model(self.pipeline_.steps[-1][1])
+        self.pipeline_.steps[-1] = ("logistic", model)
         self.pipeline_ = fold_row_space(self.pipeline_)
+        self.n_iter_ = model.n_iter_
         return self
+
+    def _final_model(self, fitted) -> LogisticRegression:
+        """The fitted LogisticRegression the head keeps (a search step hands over its refit)."""
+        return fitted
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, n_classes) probabilities, columns in ``classes_`` order."""
@@ -75,8 +82,8 @@ class LogisticHead(ClassifierMixin, PipelineHead):
 
 class LogisticCVHead(LogisticHead):
     """:class:`LogisticHead` with C chosen from ``Cs`` by stratified ``cv``-fold
-    cross-validation (accuracy) on the training data (:class:`heads._logistic_path.LogisticPathCV`);
-    learned ``C_`` and ``cv_scores_`` (folds, Cs)."""
+    cross-validation (accuracy) on the training data (:class:`heads._logistic_path.LogisticPathCV`)
+    and refitted on all of it; learned ``C_`` and ``cv_scores_`` (folds, Cs)."""
 
     def __init__(
         self,
@@ -102,16 +109,9 @@ class LogisticCVHead(LogisticHead):
                                 tol=self.tol)
         return Pipeline([("scale", StandardScaler()), ("row_space", RowSpace()), ("logistic", search)])
 
-    def fit(self, X, y):
-        """Choose C by cross-validation (on the standardised features, in the span of the rows
-        when they are fewer than the features), refit on all of (X, y). Returns self."""
-        PipelineHead.fit(self, X, y)
-        search = self.pipeline_.steps[-1][1]
+    def _final_model(self, search: LogisticPathCV) -> LogisticRegression:
         self.C_, self.cv_scores_ = search.C_, search.scores_
-        self.pipeline_.steps[-1] = ("logistic", search.best_estimator_)
-        self.pipeline_ = fold_row_space(self.pipeline_)
-        self.n_iter_ = search.best_estimator_.n_iter_
-        return self
+        return search.best_estimator_
 
 
 class RidgeHead(RegressorMixin, PipelineHead):

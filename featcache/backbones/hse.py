@@ -17,7 +17,6 @@ unit variance), which reproduces the original graph within 3e-7 relative.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping
 
 import keras
@@ -32,11 +31,6 @@ MODEL_JSON = "models/faceres-deep.json"
 BIN_SHA256 = "b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4"  # models/faceres-deep.bin
 AGE_GENDER_JSON = "models/faceres.json"
 AGE_GENDER_SHA256 = "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b"  # models/faceres.bin
-
-
-def faceres_json() -> Path:
-    """The hash-checked ``faceres-deep.json``, or a WeightsError saying how to get it."""
-    return model_json(MODEL_JSON, BIN_SHA256, "hse_faceres")
 
 
 def load_folded_mobilenet(model: keras.Model, weights: Mapping[str, np.ndarray]) -> None:
