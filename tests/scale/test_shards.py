@@ -209,7 +209,8 @@ def test_a_whole_cache_is_not_a_shard(whole, shards, tmp_path):
     refused([*shards, whole], tmp_path / "m.h5", r"faces\.h5 is not a shard \(made without --shard\)")
 
 
-def test_an_unfinished_shard_is_refused_then_finished_by_running_it_again(faces, shards, tmp_path, monkeypatch):
+def test_an_unfinished_shard_is_refused_then_finished_by_running_it_again(faces, shards, merged, tmp_path,
+                                                                           monkeypatch):
     folder = tmp_path / "unfinished"
     folder.mkdir()
     for path in shards[:2]:
@@ -230,7 +231,7 @@ def test_an_unfinished_shard_is_refused_then_finished_by_running_it_again(faces,
     finished = featcache.extract(faces.root, FACE, third, shard="3/3", **OPTIONS)
     assert finished.images == 0 and finished.views == ("original",)  # resumed from the partial file: all done
     featcache.merge(parts, folder / "m.h5")
-    assert_same_cache(folder / "m.h5", shards[0].parent / "faces.h5")
+    assert_same_cache(folder / "m.h5", merged)
 
 
 def test_a_shard_without_its_committed_group_is_refused(shards, tmp_path):
