@@ -29,9 +29,7 @@ from ._home import featcache_home
 ENGINES = ("auto", "tensorflow", "onnxruntime", "openvino")
 AGREEMENT = 1e-4  # largest |engine - tensorflow| / largest |tensorflow| accepted on the probe batch
 PROBE_IMAGES = 4
-# Fastest first, as measured by benchmarks/bench_extract.py on 2 cores (OpenVINO ahead on
-# 3 of the 4 reference backbones, ONNX Runtime within a few percent).
-CPU_PREFERENCE = ("openvino", "onnxruntime")
+PIXELS = "uint8"  # what featcache.pipeline hands the engines, recorded with every view extracted
 _EXTRA = {"onnxruntime": "onnx", "openvino": "openvino"}
 
 
@@ -41,7 +39,8 @@ class EngineError(RuntimeError):
 
 @dataclass(frozen=True)
 class Engine:
-    """A ready engine: ``run(pixels)`` maps float32 RGB batches in [0, 255] to float32 features."""
+    """A ready engine: ``run(pixels)`` maps RGB batches in [0, 255] (uint8 from the pipeline, or
+    float32) to float32 features."""
 
     name: str
     version: str
@@ -69,16 +68,31 @@ def _has_gpu() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
+def cpu_preference() -> tuple[str, str]:
+    """The CPU engines fastest first for this processor, as benchmarks/bench_extract.py measured
+    them on 2-core AMD EPYC VMs: with AVX-512, OpenVINO ahead on all four reference backbones
+    (9-17%); with AVX2 only, ONNX Runtime ahead on all four (1-40%)."""
+    return ("openvino", "onnxruntime") if _has_avx512() else ("onnxruntime", "openvino")
+
+
+def _has_avx512() -> bool:
+    """Whether the CPU has AVX-512 (read from Linux's /proc/cpuinfo; False where there is none)."""
+    try:
+        return "avx512f" in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+
+
 def choose_engine(engine: str = "auto", precision: str = "float32") -> str:
     """The engine ``auto`` stands for here: TensorFlow on a GPU or for mixed precision,
-    else the first installed of :data:`CPU_PREFERENCE`, else TensorFlow."""
+    else the first installed of :func:`cpu_preference`, else TensorFlow."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine != "auto":
         return engine
     if precision != "float32" or _has_gpu():
         return "tensorflow"
-    return next((name for name in CPU_PREFERENCE if _installed(name)), "tensorflow")
+    return next((name for name in cpu_preference() if _installed(name)), "tensorflow")
 
 
 def build_engine(extractor, engine: str = "auto", precision: str = "float32") -> Engine:
@@ -107,13 +121,26 @@ def build_engine(extractor, engine: str = "auto", precision: str = "float32") ->
 
 
 def tensorflow_engine(model) -> Engine:
-    """The Keras model in a compiled ``tf.function`` (float32 features whatever the dtype policy)."""
+    """The Keras model in a compiled ``tf.function`` per pixel dtype (float32 features whatever the
+    dtype policy); uint8 batches are converted on the model's device, a quarter of the bytes to a GPU."""
     import tensorflow as tf
 
     size = model.input_shape[1]
-    spec = tf.TensorSpec((None, size, size, 3), tf.float32)
-    step = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), input_signature=[spec])
-    return Engine("tensorflow", tf.__version__, lambda pixels: step(pixels).numpy())
+
+    def compiled(dtype):
+        spec = tf.TensorSpec((None, size, size, 3), dtype)
+        return tf.function(lambda x: tf.cast(model(tf.cast(x, tf.float32), training=False), tf.float32),
+                           input_signature=[spec])
+
+    steps = {np.dtype(np.uint8): compiled(tf.uint8), np.dtype(np.float32): compiled(tf.float32)}
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        pixels = np.asarray(pixels)
+        if pixels.dtype not in steps:
+            pixels = pixels.astype(np.float32)
+        return steps[pixels.dtype](pixels).numpy()
+
+    return Engine("tensorflow", tf.__version__, run)
 
 
 def probe_pixels(size: int, images: int = PROBE_IMAGES) -> np.ndarray:

@@ -30,7 +30,7 @@ from .cache import (
     writer_lock,
 )
 from .datasets import Dataset, open_dataset
-from .engines import Engine, build_engine, choose_engine
+from .engines import PIXELS, Engine, build_engine, choose_engine
 from .shards import Shard, ShardSpec, check_target, parse_shard, shard_attrs, shard_file_name, shard_rows
 from .views import view_crops, view_names, view_pixels
 
@@ -166,7 +166,8 @@ def extract(
         finally:
             partial.close()
         stats = {"complete": True, "seconds": result.seconds, "images_per_second": result.images_per_second,
-                 "device": result.device, "batch_size": batch_size, **runner.record(), "created": now(),
+                 "device": result.device, "batch_size": batch_size, "pixels": PIXELS, **runner.record(),
+                 "created": now(),
                  **shard_attrs(shard, len(dataset))}
         commit(cache, partial.path, key, _group_attrs(config), records, stats)
         return result

@@ -2,9 +2,12 @@
 
 Images are decoded in parallel (any format TensorFlow decodes: JPEG, PNG, BMP, GIF's
 first frame; grayscale becomes RGB), resized to the backbone's square input with
-antialiasing, and batched as float32 RGB in [0, 255] together with their record
-index. An unreadable file drops out of the stream; :func:`decode_error` then tells
-why, so the caller can record it.
+antialiasing, and batched as uint8 RGB together with their record index; the engine
+converts each batch to float32 (:mod:`featcache.engines`). Carrying uint8 makes the
+stage 1.3-2.2x faster than float32 elements (AffectNet JPEGs on two kinds of 2-core
+machine) and leaves images already at the input size bit-exact; a resized image is resampled in
+float32 and rounded to the nearest level. An unreadable file drops out of the stream;
+:func:`decode_error` then tells why, so the caller can record it.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ import numpy as np
 import tensorflow as tf
 
 
+def _resized(image: tf.Tensor, size: int) -> tf.Tensor:
+    """uint8 ``image`` resized to size x size with antialiasing, in float32, rounded back to uint8."""
+    pixels = tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(pixels, 0.0, 255.0)), tf.uint8)
+
 
 def _fit(image: tf.Tensor, size: int) -> tf.Tensor:
-    """``image`` resized to size x size with antialiasing (unchanged when already that size)."""
+    """``image`` at size x size: unchanged when already that size, else :func:`_resized`."""
     already = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))  # e.g. 224 px AffectNet crops: no resampling
-    image = tf.cond(already, lambda: image,
-                    lambda: tf.clip_by_value(tf.image.resize(image, (size, size), antialias=True), 0.0, 255.0))
+    image = tf.cond(already, lambda: image, lambda: _resized(image, size))
     return tf.ensure_shape(image, (size, size, 3))
 
 
@@ -35,7 +42,7 @@ def _centre(image: tf.Tensor, fraction: float) -> tf.Tensor:
 
 
 def _load(index: tf.Tensor, path: tf.Tensor, size: int, crops: tuple[float, ...]) -> tuple[tf.Tensor, ...]:
-    image = tf.cast(tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False), tf.float32)
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)  # uint8
     image.set_shape((None, None, 3))
     if not crops:
         return index, _fit(image, size)
@@ -51,7 +58,7 @@ def image_batches(
     crops: Sequence[float] = (),
     parallel_calls: Optional[int] = None,
 ) -> tf.data.Dataset:
-    """Batches ``(record indices (b,), pixels (b, size, size, 3))`` of the given records, in order;
+    """Batches ``(record indices (b,), uint8 pixels (b, size, size, 3))`` of the given records, in order;
     with ``crops``, a third element ``(b, len(crops), size, size, 3)``: each image's centre
     crops keeping those fractions of its sides, cut before resizing (from the full-resolution
     image, decoded once).

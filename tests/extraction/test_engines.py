@@ -43,6 +43,18 @@ def test_exported_engine_agrees_with_tensorflow(extractors, engine, model):
     assert engines.relative_deviation(features, expected) <= AGREEMENT
 
 
+@pytest.mark.parametrize("engine", ["tensorflow"] + EXPORTED)
+def test_uint8_batches_give_the_features_of_the_same_pixels_in_float32(extractors, engine):
+    """The pipeline hands over uint8; each engine converts, to the same features as float32 input."""
+    extractor = extractors[1]
+    runner = build_engine(extractor, engine)
+    pixels = np.random.default_rng(7).integers(0, 256, (3, extractor.input_size, extractor.input_size, 3), np.uint8)
+    features = runner.run(pixels)
+    assert features.dtype == np.float32
+    np.testing.assert_array_equal(features, runner.run(pixels.astype(np.float32)))
+    assert engines.relative_deviation(features, extractor(pixels.astype(np.float32))) <= AGREEMENT
+
+
 def test_export_is_cached_and_reused(extractors, monkeypatch):
     extractor = extractors[0]
     path = export_onnx(extractor)
@@ -60,6 +72,14 @@ def test_auto_chooses_tensorflow_for_mixed_precision_and_rejects_unknown_names()
     assert choose_engine("tensorflow") == "tensorflow"
     with pytest.raises(ValueError, match="engine must be one of auto, tensorflow, onnxruntime, openvino"):
         choose_engine("tensorrt")
+
+
+@pytest.mark.parametrize("avx512, first", [(True, "openvino"), (False, "onnxruntime")])
+def test_auto_prefers_the_cpu_engine_measured_fastest_on_this_kind_of_processor(monkeypatch, avx512, first):
+    monkeypatch.setattr(engines, "_has_avx512", lambda: avx512)
+    assert choose_engine("auto") == first
+    monkeypatch.setattr(engines, "_installed", lambda name: name != first)
+    assert choose_engine("auto") == ({"openvino", "onnxruntime"} - {first}).pop()  # the other one, if only it
 
 
 def test_a_disagreeing_engine_is_refused_when_named_and_replaced_under_auto(extractors, monkeypatch):
@@ -112,6 +132,7 @@ def test_extract_with_an_exported_engine_equals_tensorflow_and_records_it(faces,
     for view in ("original", "flip"):  # each view records the engine that made it
         stats = summary["groups"][reference.group]["views"][view]
         assert stats["engine"] == engine and 0 < stats["engine_deviation"] <= AGREEMENT and stats["engine_version"]
+        assert stats["pixels"] == "uint8"  # the pipeline's format, recorded with the features
         assert featcache.info(made["tensorflow"])["groups"][reference.group]["views"][view]["engine"] == "tensorflow"
 
 

@@ -29,13 +29,16 @@ def sha256(path: Path) -> str:
 
 
 def decoded(paths, size):
-    """The pixels the pipeline should feed: decoded as RGB, resized with antialiasing."""
+    """The pixels the pipeline should feed: decoded as RGB, resized with antialiasing, rounded to uint8."""
     images = []
     for path in paths:
         image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
-        images.append(tf.clip_by_value(tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True),
-                                       0.0, 255.0))
-    return np.stack([np.asarray(image) for image in images])
+        images.append(rounded(tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True)))
+    return np.stack(images)
+
+
+def rounded(pixels: tf.Tensor) -> np.ndarray:
+    return np.round(np.clip(pixels.numpy(), 0.0, 255.0)).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -259,8 +262,8 @@ def centre_crops(paths, size, fraction):
         (height, width), (h, w) = image.shape[:2], (max(1, int(np.round(side * fraction))) for side in image.shape[:2])
         top, left = (height - h) // 2, (width - w) // 2
         crop = image[top:top + h, left:left + w]
-        images.append(tf.clip_by_value(tf.image.resize(crop, (size, size), antialias=True), 0.0, 255.0))
-    return np.stack([np.asarray(image) for image in images])
+        images.append(rounded(tf.image.resize(crop, (size, size), antialias=True)))
+    return np.stack(images)
 
 
 def test_crop_views_are_the_model_on_centre_crops_and_are_added_later_without_touching_the_rest(affectnet, tmp_path):
