@@ -12,6 +12,7 @@ Install the CPU engines with ``pip install "featcache[onnx]"`` or ``"featcache[o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -29,7 +30,6 @@ from ._home import featcache_home
 ENGINES = ("auto", "tensorflow", "onnxruntime", "openvino")
 AGREEMENT = 1e-4  # largest |engine - tensorflow| / largest |tensorflow| accepted on the probe batch
 PROBE_IMAGES = 4
-PIXELS = "uint8"  # what featcache.pipeline hands the engines, recorded with every view extracted
 _EXTRA = {"onnxruntime": "onnx", "openvino": "openvino"}
 
 
@@ -75,6 +75,7 @@ def cpu_preference() -> tuple[str, str]:
     return ("openvino", "onnxruntime") if _has_avx512() else ("onnxruntime", "openvino")
 
 
+@functools.cache  # the processor does not change; extract() asks twice per call
 def _has_avx512() -> bool:
     """Whether the CPU has AVX-512 (read from Linux's /proc/cpuinfo; False where there is none)."""
     try:

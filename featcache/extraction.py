@@ -30,7 +30,7 @@ from .cache import (
     writer_lock,
 )
 from .datasets import Dataset, open_dataset
-from .engines import PIXELS, Engine, build_engine, choose_engine
+from .engines import Engine, build_engine, choose_engine
 from .shards import Shard, ShardSpec, check_target, parse_shard, shard_attrs, shard_file_name, shard_rows
 from .views import view_crops, view_names, view_pixels
 
@@ -165,8 +165,10 @@ def extract(
             _run(extractor, runner, dataset, partial, result, batch_size, on_error, progress)
         finally:
             partial.close()
+        from .pipeline import PIXELS  # TensorFlow is loaded by now (the extractor is built)
+
         stats = {"complete": True, "seconds": result.seconds, "images_per_second": result.images_per_second,
-                 "device": result.device, "batch_size": batch_size, "pixels": PIXELS, **runner.record(),
+                 "device": result.device, "batch_size": batch_size, "pixels": PIXELS.name, **runner.record(),
                  "created": now(),
                  **shard_attrs(shard, len(dataset))}
         commit(cache, partial.path, key, _group_attrs(config), records, stats)

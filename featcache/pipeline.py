@@ -19,11 +19,13 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+PIXELS = tf.uint8  # what the batches hold; its name is recorded with every view extracted
+
 
 def _resized(image: tf.Tensor, size: int) -> tf.Tensor:
-    """uint8 ``image`` resized to size x size with antialiasing, in float32, rounded back to uint8."""
+    """``image`` resized to size x size with antialiasing, in float32, rounded back to :data:`PIXELS`."""
     pixels = tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True)
-    return tf.cast(tf.round(tf.clip_by_value(pixels, 0.0, 255.0)), tf.uint8)
+    return tf.cast(tf.round(tf.clip_by_value(pixels, 0.0, 255.0)), PIXELS)
 
 
 def _fit(image: tf.Tensor, size: int) -> tf.Tensor:
@@ -42,7 +44,7 @@ def _centre(image: tf.Tensor, fraction: float) -> tf.Tensor:
 
 
 def _load(index: tf.Tensor, path: tf.Tensor, size: int, crops: tuple[float, ...]) -> tuple[tf.Tensor, ...]:
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)  # uint8
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, dtype=PIXELS, expand_animations=False)
     image.set_shape((None, None, 3))
     if not crops:
         return index, _fit(image, size)
