@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 RESULTS = Path(__file__).resolve().parent / "results"
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma")  # with every avx512* and amx* flag: what decides engine speed
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, list[float], object]:
@@ -31,13 +32,18 @@ def machine() -> dict:
     import numpy
 
     cpu = platform.processor() or platform.machine()
+    flags: list[str] = []
     try:
         with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+            lines = handle.read().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        present = next(line.split(":", 1)[1].split() for line in lines if line.startswith("flags"))
+        flags = [flag for flag in present if flag in VECTOR_FLAGS or flag.startswith(("avx512", "amx"))]
     except (OSError, StopIteration):
         pass
     return {
         "cpu": cpu,
+        "cpu_flags": flags,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
@@ -66,7 +72,8 @@ def write_results(name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
         f"<!-- written by {payload['command']} on {payload['date']} -->\n\n"
         f"Command: `{payload['command']}`  \n"
         f"Machine: {payload['machine']['cpu']}, {payload['machine']['cores']} cores, "
-        f"Python {payload['machine']['python']}, numpy {payload['machine']['numpy']}\n\n"
+        f"Python {payload['machine']['python']}, numpy {payload['machine']['numpy']}  \n"
+        f"CPU flags: {' '.join(payload['machine'].get('cpu_flags', [])) or 'unknown'}\n\n"
     )
     md_path.write_text(header + markdown)
     return json_path, md_path

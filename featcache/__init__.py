@@ -39,8 +39,14 @@ _PUBLIC = {
     "run_recipe": "featcache.recipe",
     "open_dataset": "featcache.datasets",
     "compare": "featcache.experiment",
-    "train": "featcache.experiment",
-    "evaluate": "featcache.experiment",
+    "train": "featcache.model",
+    "evaluate": "featcache.model",
+    "Model": "featcache.model",
+    "Predictions": "featcache.predictions",
+    "export_model": "featcache.export",
+    "load_model": "featcache.model",
+    "FeatcacheError": "featcache.errors",
+    "ModelError": "featcache.errors",
 }
 
 __all__ = ["__version__", *_PUBLIC]

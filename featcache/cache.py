@@ -36,11 +36,13 @@ from typing import Iterator, Optional, Sequence
 import h5py
 import numpy as np
 
+from .errors import FeatcacheError
+
 FORMAT_VERSION = 1
 _STR = h5py.string_dtype("utf-8")
 
 
-class CacheError(ValueError):
+class CacheError(FeatcacheError, ValueError):
     """A cache cannot be used as asked; the message says which file and what to do."""
 
 

@@ -17,6 +17,9 @@ from typing import Iterator, List, Optional
 import typer
 
 import featcache
+from featcache.datasets import LAYOUTS
+from featcache.engines import ENGINES
+from featcache.export import EXPORT_FORMATS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
 
@@ -77,19 +80,10 @@ class OnError(str, Enum):
     fail = "fail"
 
 
-class Layout(str, Enum):
-    auto = "auto"
-    affectnet = "affectnet"
-    csv = "csv"
-    folders = "folders"
-
-
-class EngineName(str, Enum):
-    auto = "auto"
-    tensorflow = "tensorflow"
-    onnxruntime = "onnxruntime"
-    openvino = "openvino"
-    ray = "ray"  # featcache.ray_engine.extract_on_ray: one shard per Ray worker (the workers' engine is auto)
+Layout = Enum("Layout", {name: name for name in ("auto", *LAYOUTS)}, type=str)
+# ray: featcache.ray_engine.extract_on_ray, one shard per Ray worker (the workers' engine is auto)
+EngineName = Enum("EngineName", {name: name for name in (*ENGINES, "ray")}, type=str)
+ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, type=str)
 
 
 class Precision(str, Enum):
@@ -117,15 +111,11 @@ def import_tensorflow_quietly() -> None:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's user errors into one line and exit status 2 (FEATCACHE_DEBUG=1: traceback)."""
-    from featcache.errors import WeightsError
-    from featcache.cache import CacheError
-    from featcache.datasets import DatasetError
-    from featcache.engines import EngineError
-    from featcache.extraction import ExtractionError
+    from featcache.errors import FeatcacheError
 
     try:
         yield
-    except (DatasetError, CacheError, WeightsError, EngineError, ExtractionError, ValueError) as error:
+    except (FeatcacheError, ValueError) as error:
         if os.environ.get("FEATCACHE_DEBUG"):
             raise
         fail(" ".join(str(error).split()))
@@ -133,7 +123,8 @@ def user_errors() -> Iterator[None]:
 
 @app.command()
 def extract(
-    data: Path = typer.Option(..., "--data", help="Dataset folder (AffectNet layout or one folder per class) or CSV."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder (AffectNet layout, one folder per class, or a "
+                                                  "folder of images) or CSV."),
     backbone: str = typer.Option("efficientnet_lite0", "--backbone", "-b", help="A name from `featcache backbones`."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Cache file (default: <data name>.features.h5)."),
     weights: str = typer.Option("pretrained", help="pretrained | imagenet | none | PATH to a weights file."),
@@ -198,12 +189,20 @@ def merge(
 
 @app.command()
 def info(
-    file: Path = typer.Argument(..., help="A cache file made by `featcache extract`."),
+    file: Path = typer.Argument(..., help="A cache file made by `featcache extract`, or a model folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Summarise a cache: records, labels, groups, shapes, failures: featcache.info(FILE)."""
+    """Summarise a cache: records, labels, groups, shapes, failures: featcache.info(FILE).
+    For a model folder: its sources, heads and test figures (featcache.load_model(FILE).describe())."""
     import featcache
 
+    if file.is_dir():
+        from featcache.model import MANIFEST, load_model
+
+        with user_errors():
+            model = load_model(file, check_weights=False)
+        typer.echo((file / MANIFEST).read_text().strip() if as_json else model.describe())
+        return
     with user_errors():
         summary = featcache.info(file)
     if as_json:
@@ -233,10 +232,13 @@ def compare(
     split: str = typer.Option("default", "--split", help="Name of the stored split (made on first use)."),
     seed: int = typer.Option(0, "--seed"),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Also write PNG figures."),
+    save_best: Optional[Path] = typer.Option(None, "--save-best", metavar="DIR",
+                                             help="Save the best head of each task (accuracy, mean CCC) as a model."),
 ) -> None:
-    """Every head on every backbone, on the cache's shared split: featcache.compare(...)."""
+    """Every head on every backbone, on the cache's shared split: featcache.compare(...);
+    --save-best: featcache.Model.from_results(best_results(...)).save(DIR)."""
     from featcache.plots import write_figures
-    from featcache.experiment import compare as run_compare
+    from featcache.experiment import best_results, compare as run_compare
     from featcache.report import classification_rows, markdown_table, regression_rows, write_tables
 
     if not _names(backbones) and not _names(groups):
@@ -251,6 +253,13 @@ def compare(
     if figures:
         written += write_figures(results, cache, out)
     typer.echo("wrote " + ", ".join(str(path) for path in written))
+    if save_best is not None:
+        from featcache.model import Model
+
+        with user_errors():
+            model = Model.from_results(best_results(results), cache=cache, split=split, seed=seed)
+            model.save(save_best)
+        typer.echo(f"saved the best heads as the model {save_best}:\n{model.describe()}")
 
 
 @app.command()
@@ -258,37 +267,103 @@ def train(
     cache: Path = typer.Option(..., "--cache"),
     head: str = typer.Option("logistic", "--head"),
     task: Task = typer.Option(Task.classify, "--task"),
-    out: Path = typer.Option(..., "--out", help="Where to save the trained head."),
+    out: Path = typer.Option(..., "--out", help="The model folder to write."),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
-    group: Optional[str] = typer.Option(None, "--group"),
+    group: Optional[str] = typer.Option(None, "--group", help="A group key, or several comma-separated to combine."),
+    view: str = typer.Option("original", "--view", help="original, flip, crop0.9, ..., or mean (every view)."),
     split: str = typer.Option("default", "--split"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Fit one head on the train part of a cache and save it: featcache.experiment.train(...)."""
-    from featcache.experiment import train as run_train
+    """Fit one head on the train part of a cache and save it as a model: featcache.train(...)."""
+    from featcache.model import train as run_train
 
     if task == Task.both:
         fail("train fits one task at a time: --task classify or --task regress")
     import_tensorflow_quietly()
     with user_errors():
-        result = run_train(cache, head, task.value, out, backbone=backbone, group=group, split=split, seed=seed)
-    typer.echo(f"saved {out} ({head}, {task.value}, {result['fit_seconds']:.1f} s to fit); test part: "
-               + _headline(result["report"], task.value))
+        model = run_train(cache, head, task.value, out, backbone=backbone, group=_names(group) or None, view=view,
+                          split=split, seed=seed)
+    trained = model.training["tasks"][task.value]
+    typer.echo(f"saved the model {out} ({head}, {task.value}); test part: "
+               + _headline(trained["test_report"], task.value))
 
 
 @app.command()
 def evaluate(
-    cache: Path = typer.Option(..., "--cache"),
-    model: Path = typer.Option(..., "--model", help="A head saved by `featcache train`."),
-    split: str = typer.Option("default", "--split"),
+    cache: Path = typer.Option(..., "--cache", help="A cache holding the model's groups (its own, or other data)."),
+    model: Path = typer.Option(..., "--model", help="A model folder (train, recipe, compare --save-best)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Score the test part of this split (default: the model's "
+                                                              "own split on its cache, every record on other data)."),
+    trust: bool = typer.Option(False, "--trust", help="Allow a pickled head (only from a trusted source)."),
 ) -> None:
-    """Score a saved head on the cache's test part: featcache.experiment.evaluate(...)."""
-    from featcache.experiment import evaluate as run_evaluate
+    """Score a model on a cache without refitting: featcache.evaluate(CACHE, MODEL)."""
+    from featcache.model import evaluate as run_evaluate
 
     import_tensorflow_quietly()
     with user_errors():
-        report = run_evaluate(cache, model, split=split)
-    typer.echo(_headline(report, "classify" if "accuracy" in report else "regress"))
+        outcome = run_evaluate(cache, model, split=split, trust=trust)
+    for task, scored in outcome.items():
+        left_out = f"; left out {scored['left_out']} records of classes the model does not know" \
+            if scored["left_out"] else ""
+        typer.echo(f"{task} on {scored['rows']} ({scored['n']} scored{left_out}): "
+                   + _headline(scored["report"], task))
+
+
+def _weights(items: Optional[List[str]]) -> dict:
+    """BACKBONE=PATH options as a mapping (a one-line error for anything else)."""
+    chosen = dict(item.split("=", 1) for item in items or [] if "=" in item)
+    if len(chosen) != len(items or []):
+        fail("--weights takes BACKBONE=PATH, e.g. --weights mobilenet_v2=mobilenet_v2.weights.h5")
+    return chosen
+
+
+@app.command()
+def predict(
+    model: Path = typer.Option(..., "--model", help="A model folder (train, recipe, compare --save-best)."),
+    data: List[Path] = typer.Option(..., "--data", help="An image, a folder of images (any layout), or a CSV "
+                                                        "manifest; repeat for several."),
+    out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="The CSV to write."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    engine: EngineName = typer.Option(EngineName.auto, "--engine", help="As for extract (not ray)."),
+    weights: Optional[List[str]] = typer.Option(None, "--weights", help="BACKBONE=PATH: weights to use instead of "
+                                                                        "the recorded file; repeat."),
+    trust: bool = typer.Option(False, "--trust", help="Allow a pickled head (only from a trusted source)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+) -> None:
+    """Predict classes and valence/arousal for new images: featcache.load_model(MODEL).predict_images(DATA, OUT)."""
+    from featcache.model import load_model
+
+    if engine is EngineName.ray:
+        fail("predict runs here; --engine ray is for extract")
+    chosen = _weights(weights)
+    import_tensorflow_quietly()
+    with user_errors():
+        written = load_model(model, trust=trust, weights=chosen).predict_images(
+            data, out, batch_size=batch_size, engine=engine.value, progress=progress)
+    typer.echo(written.summary())
+
+
+@app.command()
+def export(
+    model: Path = typer.Option(..., "--model", help="A model folder (train, recipe, compare --save-best)."),
+    format: ExportFormat = typer.Option(ExportFormat.onnx, "--format",
+                                        help="onnx: one file for onnxruntime; keras: a SavedModel folder "
+                                             "(TensorFlow Serving, keras.layers.TFSMLayer)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The file (onnx) or folder (keras) to write."),
+    weights: Optional[List[str]] = typer.Option(None, "--weights", help="BACKBONE=PATH, as for predict; repeat."),
+    trust: bool = typer.Option(False, "--trust", help="Allow a pickled head (only from a trusted source)."),
+) -> None:
+    """One network from uint8 images to probabilities and valence/arousal:
+    featcache.export_model(featcache.load_model(MODEL), OUT, FORMAT)."""
+    from featcache.export import export_model
+    from featcache.model import load_model
+
+    chosen = _weights(weights)
+    import_tensorflow_quietly()
+    with user_errors():
+        written = export_model(load_model(model, trust=trust, weights=chosen), out, format.value)
+    typer.echo(f"wrote {written} ({format.value}): input 'images', uint8 (n, height, width, 3); outputs "
+               "'probabilities' and/or 'valence_arousal'")
 
 
 def _headline(report: dict, task: str) -> str:
@@ -306,7 +381,7 @@ def _headline(report: dict, task: str) -> str:
 @app.command()
 def recipe(
     data: Path = typer.Option(..., "--data", help="Dataset folder (AffectNet layout for landmarks) or CSV."),
-    out: Path = typer.Option(Path("featcache-recipe"), "--out", help="Folder for tables, fitted heads, cache."),
+    out: Path = typer.Option(Path("featcache-recipe"), "--out", help="Folder for tables, the model, the cache."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Cache file to use (default: OUT/features.h5)."),
     name: str = typer.Option("affect", "--recipe", help="Which recipe (featcache.recipe.RECIPES)."),
     weights: Optional[List[str]] = typer.Option(None, "--weights", help="BACKBONE=PATH weights; repeat."),
@@ -319,16 +394,18 @@ def recipe(
 
     if name not in RECIPES:
         fail(f"no recipe {name!r}; choose one of {', '.join(RECIPES)}")
-    chosen = dict(item.split("=", 1) for item in weights or [] if "=" in item)
-    if len(chosen) != len(weights or []):
-        fail("--weights takes BACKBONE=PATH, e.g. --weights mobilenet_v2=mobilenet_v2.weights.h5")
+    chosen = _weights(weights)
     import_tensorflow_quietly()
     with user_errors():
         results = run_recipe(data, out, cache=cache, recipe=RECIPES[name], weights=chosen, seed=seed,
                              progress=progress)
     typer.echo(markdown_table(classification_rows(results), "Classification (test part)"))
     typer.echo(markdown_table(regression_rows(results), "Valence and arousal (test part)"))
-    typer.echo(f"tables and fitted heads in {out}/")
+    if (out / "model").is_dir():
+        typer.echo(f"tables in {out}/; the model in {out / 'model'}/: featcache predict --model {out / 'model'} "
+                   "--data YOUR_IMAGES --out predictions.csv")
+    else:
+        typer.echo(f"tables in {out}/")
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """Datasets: one record per image, in a deterministic order, with its labels and a fingerprint.
 
-Three layouts are read (numpy and the standard library only; no image is decoded here):
+Four layouts are read (numpy and the standard library only; no image is decoded here):
 
 ``affectnet``
     ``images/<id>.<ext>`` with ``annotations/<id>_exp.npy``, ``_val.npy``, ``_aro.npy`` and
@@ -13,6 +13,10 @@ Three layouts are read (numpy and the standard library only; no image is decoded
     ``<root>/<class>/<...>/<image>``. Classes are the sorted names of the subfolders that
     hold images, unless every name is an AffectNet class (any case): then AffectNet's ids
     and :data:`AFFECTNET_CLASSES` are used. Records are sorted by (class folder, path).
+``flat``
+    A folder that holds the images themselves and no class folders: unlabelled records
+    (label -1, no class names), ids the file names, sorted by name; for images to predict
+    on, or to cache before labels exist.
 ``csv``
     A manifest with a ``path`` column (relative to the CSV's folder, or absolute) and
     optional ``label`` (class ids or class names), ``valence`` and ``arousal`` columns;
@@ -39,6 +43,8 @@ from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
+from .errors import FeatcacheError
+
 __all__ = [
     "AFFECTNET_CLASSES",
     "IMAGE_SUFFIXES",
@@ -52,7 +58,7 @@ __all__ = [
 
 AFFECTNET_CLASSES = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")  # compared case-insensitively
-LAYOUTS = ("affectnet", "csv", "folders")
+LAYOUTS = ("affectnet", "csv", "folders", "flat")
 N_LANDMARK_VALUES = 136  # 68 (x, y) points
 _BLOCK = 1 << 20  # fingerprint read size: 1 MiB
 _ANNOTATION_KINDS = ("exp", "val", "aro", "lnd")
@@ -60,13 +66,13 @@ _INTEGER = re.compile(r"[+-]?[0-9]+(\.0*)?")
 _DIGITS = re.compile(r"[0-9]+")
 _KNOWN_LAYOUTS_HINT = (
     "no images found in a known layout (AffectNet images/+annotations/, one folder per class, "
-    "or a CSV manifest); pass layout=..."
+    "images in the folder itself, or a CSV manifest); pass layout=..."
 )
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-class DatasetError(ValueError):
+class DatasetError(FeatcacheError, ValueError):
     """A dataset that cannot be read as asked; the message is one line naming what and what to do."""
 
     def __init__(self, message: object) -> None:
@@ -227,8 +233,8 @@ def open_dataset(
 ) -> Dataset:
     """Read a dataset folder or CSV manifest into a :class:`Dataset` (no image is decoded).
 
-    ``layout`` is ``"auto"`` (see :func:`detect_layout`), ``"affectnet"``, ``"folders"`` or
-    ``"csv"``. The column arguments apply to CSV manifests; a missing ``label``, ``valence``
+    ``layout`` is ``"auto"`` (see :func:`detect_layout`), ``"affectnet"``, ``"folders"``,
+    ``"flat"`` or ``"csv"``. The column arguments apply to CSV manifests; a missing ``label``, ``valence``
     or ``arousal`` column under its default name means unknown values, under any other name
     it is an error. ``class_names`` fixes the classes' names and order: for CSV class names
     and class folders it decides the ids (every name found must be in it); for AffectNet it
@@ -243,13 +249,16 @@ def open_dataset(
         return _open_affectnet(path, names)
     if chosen == "folders":
         return _open_folders(path, names)
+    if chosen == "flat":
+        return _open_flat(path)
     return _open_csv(path, path_column=path_column, label_column=label_column, valence_column=valence_column,
                      arousal_column=arousal_column, id_column=id_column, class_names=names)
 
 
 def detect_layout(data: PathLike) -> str:
     """``"csv"`` for a .csv file; ``"affectnet"`` for a folder with ``images/`` and ``annotations/``;
-    ``"folders"`` for a folder with a subfolder that holds images; else a :class:`DatasetError`."""
+    ``"folders"`` for a folder with a subfolder that holds images; ``"flat"`` for a folder that
+    holds images itself; else a :class:`DatasetError`."""
     path = _existing(data)
     if path.is_file():
         if path.suffix.lower() == ".csv":
@@ -258,9 +267,11 @@ def detect_layout(data: PathLike) -> str:
                            "(or layout='csv' if it is a manifest under another name)")
     if (path / "images").is_dir() and (path / "annotations").is_dir():
         return "affectnet"
-    for entry in _entries(path):
-        if entry.is_dir() and _holds_an_image(entry.path):
-            return "folders"
+    entries = _entries(path)
+    if any(entry.is_dir() and _holds_an_image(entry.path) for entry in entries):
+        return "folders"
+    if any(entry.is_file() and _is_image_name(entry.name) for entry in entries):
+        return "flat"
     raise DatasetError(f"{path}: {_KNOWN_LAYOUTS_HINT}")
 
 
@@ -486,6 +497,26 @@ def _open_folders(root: Path, class_names: Optional[tuple[str, ...]]) -> Dataset
     return Dataset(
         root=root, layout="folders", ids=tuple(record_ids), paths=tuple(paths), labels=np.asarray(labels),
         valence=np.full(n, np.nan), arousal=np.full(n, np.nan), landmarks=None, class_names=names,
+        ignored=tuple(sorted(ignored)),
+    )
+
+
+# --------------------------------------------------------------------------- a flat folder
+
+
+def _open_flat(root: Path) -> Dataset:
+    if not root.is_dir():
+        raise DatasetError(f"{root}: layout 'flat' needs a folder that holds images; pass that folder")
+    entries = _entries(root)
+    names = [entry.name for entry in entries if entry.is_file() and _is_image_name(entry.name)]
+    if not names:
+        raise DatasetError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder itself; "
+                           "pass the folder that holds them, or layout=...")
+    ignored = [entry.name + ("/" if entry.is_dir() else "") for entry in entries if entry.name not in names]
+    n = len(names)
+    return Dataset(
+        root=root, layout="flat", ids=tuple(names), paths=tuple(names), labels=np.full(n, -1),
+        valence=np.full(n, np.nan), arousal=np.full(n, np.nan), landmarks=None, class_names=(),
         ignored=tuple(sorted(ignored)),
     )
 

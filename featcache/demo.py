@@ -106,10 +106,12 @@ def run_demo(
     echo: Callable[[str], None] = print,
     progress: bool = True,
 ) -> dict:
-    """Make the synthetic set (once), extract, train every head, write tables and plots into ``out``."""
-    from .experiment import compare
+    """Make the synthetic set (once), extract, train every head, write tables and plots into
+    ``out``, and save the best head of each task as a model (``out/model``)."""
+    from .experiment import best_results, compare
     from .plots import write_figures
     from .extraction import extract
+    from .model import Model
     from .report import classification_rows, markdown_table, regression_rows, write_tables
 
     began = time.perf_counter()
@@ -126,12 +128,15 @@ def run_demo(
     results = compare(cache, [backbone], usable, "both", seed=seed)
     tables = write_tables(results, out, "demo")
     figures = write_figures(results, cache, out)
+    model = Model.from_results(best_results(results), cache=cache, seed=seed).save(out / "model")
     echo(markdown_table(classification_rows(results), "Classification (test part, synthetic faces)"))
     echo(markdown_table(regression_rows(results), "Valence and arousal (test part, synthetic faces)"))
     echo(f"Tables: {', '.join(str(p) for p in tables.values())}")
     echo(f"Figures: {', '.join(str(p) for p in figures)}")
+    echo(f"Model (the best head of each task): {model}; predict with: featcache predict --model {model} "
+         f"--data {data / 'images'} --out predictions.csv")
     echo(f"Done in {time.perf_counter() - began:.0f} s. These faces are SYNTHETIC (drawn by featcache.demo): the numbers "
          "show the machinery works, not how well a backbone reads real faces.\nOn real data: featcache extract --data "
          "PATH/TO/AFFECTNET --backbone efficientnet_lite0 --out faces.h5 && featcache compare --cache faces.h5 "
          "--backbones efficientnet_lite0 --heads keras_dense,logistic,ridge,mlp --task both")
-    return {"results": results, "tables": tables, "figures": figures}
+    return {"results": results, "tables": tables, "figures": figures, "model": model}

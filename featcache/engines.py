@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ._home import featcache_home
+from .errors import FeatcacheError
 
 ENGINES = ("auto", "tensorflow", "onnxruntime", "openvino")
 AGREEMENT = 1e-4  # largest |engine - tensorflow| / largest |tensorflow| accepted on the probe batch
@@ -33,7 +34,7 @@ PROBE_IMAGES = 4
 _EXTRA = {"onnxruntime": "onnx", "openvino": "openvino"}
 
 
-class EngineError(RuntimeError):
+class EngineError(FeatcacheError, RuntimeError):
     """An engine that was asked for cannot be used (not installed, or its features disagree)."""
 
 

@@ -1,8 +1,18 @@
-"""User-facing errors of featcache that need no heavy imports to catch.
+"""The errors featcache raises for a user's mistake, under one base class that needs no heavy imports.
 
-Each message is one line naming the file or value and what to do.
+Each message is one line naming the file or value and what to do. Every class also derives
+from the built-in error a caller would expect (``ValueError`` for bad input, ``RuntimeError``
+for a step that cannot run), so ``except ValueError`` keeps working.
 """
 
 
-class WeightsError(ValueError):
+class FeatcacheError(Exception):
+    """Base of featcache's user errors: the command line prints the message as one line."""
+
+
+class WeightsError(FeatcacheError, ValueError):
     """Pretrained weights are unavailable or do not fit the backbone."""
+
+
+class ModelError(FeatcacheError, ValueError):
+    """A saved model cannot be made, loaded or applied as asked."""

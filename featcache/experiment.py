@@ -2,12 +2,12 @@
 
 Every head is fitted on the training and validation parts of the cache's stored split
 (Keras heads carve their own early-stopping set out of it) and scored once on the test
-part, which all backbones and heads share.
+part, which all backbones and heads share. A fitted head becomes a model that predicts on
+new images through :mod:`featcache.model`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
@@ -32,7 +32,7 @@ def task_list(task: str) -> tuple[str, ...]:
     return (task,)
 
 
-def _targets(features: FeatureSet, task: str) -> tuple[np.ndarray, np.ndarray]:
+def targets(features: FeatureSet, task: str) -> tuple[np.ndarray, np.ndarray]:
     """(y, usable rows) for a task: labelled rows, rows with valence and arousal, or both (joint)."""
     labelled = features.labels >= 0
     targets = features.targets.astype(np.float64)
@@ -57,11 +57,11 @@ def run_head(
 
     ``task`` is ``classify``, ``regress`` or ``joint`` (a multi-task head: one fit, scored
     as a classifier and as a regressor). Returns one plain dict per scored task: backbone,
-    group, head, task, fit_seconds, report (the metrics package's report), predictions,
-    scores and truth on the test rows, test record indices, the head's training history
-    when it has one, and the fitted estimator.
+    group, view, config (the features' configuration), head, task, fit_seconds, report (the
+    metrics package's report), predictions, scores and truth on the test rows, test record
+    indices, the head's training history when it has one, and the fitted estimator.
     """
-    y, usable = _targets(features, task)
+    y, usable = targets(features, task)
     part = parts[features.index]
     train = usable & (part != TEST)
     test = usable & (part == TEST)
@@ -72,30 +72,37 @@ def run_head(
     estimator.fit(features.features[train], y[train])
     fit_seconds = time.perf_counter() - began
     common = {"backbone": features.config["backbone"], "group": features.group, "view": features.view,
-              "head": head, "fit_seconds": fit_seconds, "n_train": int(train.sum()), "n_test": int(test.sum()),
+              "config": features.config, "head": head, "fit_seconds": fit_seconds, "n_train": int(train.sum()),
+              "n_test": int(test.sum()),
               "test_index": features.index[test], "history": getattr(estimator, "history_", None),
               "estimator": estimator}
     outputs = []
+    joint = task == "joint"
     if task in ("classify", "joint"):
         truth = y[test] if task == "classify" else y[test, 0].astype(np.int64)
-        scores = class_scores(estimator, features.features[test], len(features.class_names))
+        scores = predict_task(estimator, features.features[test], "classify", len(features.class_names))
         report = metrics.classification_report(truth, scores, class_names=features.class_names)
-        outputs.append({**common, "task": "classify", "report": report, "predictions": scores.argmax(axis=1),
-                        "scores": scores, "truth": truth})
+        outputs.append({**common, "task": "classify", "joint": joint, "report": report,
+                        "predictions": scores.argmax(axis=1), "scores": scores, "truth": truth})
     if task in ("regress", "joint"):
-        predictions = np.asarray(estimator.predict(features.features[test]), dtype=np.float64)
+        predictions = predict_task(estimator, features.features[test], "regress", joint=joint)
         truth = y[test] if task == "regress" else y[test, 1:]
-        predictions = predictions if task == "regress" else predictions[:, 1:]
-        outputs.append({**common, "task": "regress", "report": metrics.regression_report(truth, predictions),
+        outputs.append({**common, "task": "regress", "joint": joint,
+                        "report": metrics.regression_report(truth, predictions),
                         "predictions": predictions, "scores": None, "truth": truth})
     return outputs
 
 
-def class_scores(estimator, X: np.ndarray, n_classes: int) -> np.ndarray:
-    """(n, n_classes) probabilities with column j for class id j, even for classes the head never saw."""
-    scores = np.zeros((len(X), n_classes))
-    scores[:, estimator.classes_] = estimator.predict_proba(X)
-    return scores
+def predict_task(estimator, X: np.ndarray, task: str, n_classes: int = 0, *, joint: bool = False) -> np.ndarray:
+    """A fitted head's output for one task: ``classify``, (n, n_classes) probabilities with
+    column j for class id j (zero for classes the head never saw); ``regress``, float64
+    targets (for a ``joint`` multi-task head, its valence and arousal columns)."""
+    if task == "classify":
+        scores = np.zeros((len(X), n_classes))
+        scores[:, estimator.classes_] = estimator.predict_proba(X)
+        return scores
+    predictions = np.asarray(estimator.predict(X), dtype=np.float64)
+    return predictions[:, 1:] if joint else predictions
 
 
 def _seeded(head: str, task: str, params: dict, seed: int) -> dict:
@@ -136,56 +143,21 @@ def compare(
     order = {name: i for i, name in enumerate(head_names)}
     return sorted(results, key=lambda r: (wanted.index(r["task"]), r["backbone"], order[r["head"]]))
 
-def train(
-    cache: Union[str, Path],
-    head: str,
-    task: str,
-    out: Union[str, Path],
-    *,
-    backbone: Optional[str] = None,
-    group: Optional[str] = None,
-    split: str = "default",
-    seed: int = 0,
-) -> dict:
-    """Fit a head on a cache's train+validation parts, save it to ``out`` and score it on the test part.
 
-    Beside the saved head, ``<out>.json`` records the cache group and task it was trained for,
-    so :func:`evaluate` can find them again.
-    """
-    cache, out = Path(cache), Path(out)
-    features = load(cache, backbone, group=group)
-    (result,) = run_head(features, cached_split(cache, split), head, task, seed=seed)
-    heads.save(result["estimator"], out)
-    meta = {"cache_fingerprint": _fingerprint(cache), "group": features.group, "task": task, "head": head,
-            "split": split, "report": result["report"]}
-    _meta_path(out).write_text(json.dumps(meta, indent=2, default=float) + "\n")
-    return result
+def primary_figure(result: dict) -> float:
+    """The figure a result is ranked by: accuracy for ``classify``, the mean of the valence and
+    arousal CCC for ``regress``."""
+    report = result["report"]
+    if result["task"] == "classify":
+        return float(report["accuracy"])
+    return float(np.mean([report[target]["ccc"] for target in ("valence", "arousal")]))
 
 
-def evaluate(cache: Union[str, Path], model: Union[str, Path], *, split: str = "default") -> dict:
-    """Score a head saved by :func:`train` on the test part of the cache it was trained for."""
-    cache, model = Path(cache), Path(model)
-    meta_path = _meta_path(model)
-    if not meta_path.is_file():
-        raise ValueError(f"{meta_path} is missing: evaluate needs a head saved by `featcache train`")
-    meta = json.loads(meta_path.read_text())
-    if meta["cache_fingerprint"] != _fingerprint(cache):
-        raise ValueError(f"{model} was trained on a cache of other data than {cache}")
-    features = load(cache, group=meta["group"])
-    estimator = heads.load(model)
-    y, usable = _targets(features, meta["task"])
-    test = usable & (cached_split(cache, split)[features.index] == TEST)
-    if meta["task"] == "classify":
-        scores = class_scores(estimator, features.features[test], len(features.class_names))
-        return metrics.classification_report(y[test], scores, class_names=features.class_names)
-    return metrics.regression_report(y[test], estimator.predict(features.features[test]))
+def best_results(results: Sequence[dict]) -> list[dict]:
+    """The best result of each task by :func:`primary_figure` (the first of equals, in the order given)."""
+    best: dict[str, dict] = {}
+    for result in results:
+        if result["task"] not in best or primary_figure(result) > primary_figure(best[result["task"]]):
+            best[result["task"]] = result
+    return [best[task] for task in TASKS if task in best]
 
-
-def _meta_path(model: Path) -> Path:
-    return model.with_name(model.name + ".json")
-
-
-def _fingerprint(cache: Path) -> str:
-    from .reading import info
-
-    return info(cache)["dataset"]["fingerprint"]

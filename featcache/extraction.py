@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -31,6 +30,8 @@ from .cache import (
 )
 from .datasets import Dataset, open_dataset
 from .engines import Engine, build_engine, choose_engine
+from .errors import FeatcacheError
+from .progress import progress_bar
 from .shards import Shard, ShardSpec, check_target, parse_shard, shard_attrs, shard_file_name, shard_rows
 from .views import view_crops, view_names, view_pixels
 
@@ -41,7 +42,7 @@ ON_ERROR = ("skip", "fail")
 PRECISIONS = ("float32", "mixed")
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(FeatcacheError, RuntimeError):
     """An image could not be read and ``on_error="fail"`` was asked for."""
 
 
@@ -151,7 +152,7 @@ def extract(
         records = _records(dataset)
         check_dataset(cache, records.fingerprint)
         check_target(cache, shard)
-        extractor = _load_extractor(backbone, weights, taps, pooling, image_size, precision)
+        extractor = load_extractor(backbone, weights, taps, pooling, image_size, precision)
         config = {**extractor.config(), "precision": precision}
         key = group_key(config)
         views = tuple(v for v in wanted if not has_view(cache, key, v))
@@ -175,7 +176,7 @@ def extract(
         return result
 
 
-def _load_extractor(backbone, weights, taps, pooling, image_size, precision):
+def load_extractor(backbone: str, weights, taps, pooling: str, image_size: Optional[int], precision: str):
     """The feature model, built under a mixed dtype policy when asked (the global policy is restored)."""
     import keras
 
@@ -215,7 +216,7 @@ def _run(extractor, engine: Engine, dataset: Dataset, partial: PartialWriter, re
     # nothing left (a resumed partial file that was complete): no batches, as tf.data cannot type an empty list
     batches = (image_batches(paths[start:stop], range(start, stop), extractor.input_size, batch_size, crops=crops)
                if start < stop else ())
-    with _progress_bar(progress, len(rows), start - rows.start, extractor.name) as advance:
+    with progress_bar(progress, len(rows), start - rows.start, extractor.name) as advance:
         for batch in batches:
             indices, pixels = batch[0].numpy(), np.from_dlpack(batch[1])  # no copy of the pixels
             cropped = np.from_dlpack(batch[2]) if crops else None
@@ -232,23 +233,3 @@ def _run(extractor, engine: Engine, dataset: Dataset, partial: PartialWriter, re
         advance(stop - next_record)
         partial.checkpoint(stop)
     result.seconds = time.perf_counter() - began
-
-
-@contextmanager
-def _progress_bar(enabled: bool, total: int, done: int, name: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar with images per second (on stderr), or a no-op."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
-    from rich.text import Text
-
-    class Speed(ProgressColumn):
-        def render(self, task) -> Text:
-            return Text(f"{task.speed or 0:5.0f} img/s")
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Speed(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(name, total=total, completed=done)
-        yield lambda n: bar.advance(task, n)

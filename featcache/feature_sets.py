@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 
@@ -22,10 +22,11 @@ MEAN = "mean"
 ViewSpec = Union[str, Sequence[str]]
 
 
-def _group_view(cache: Path, key: str, view: ViewSpec) -> FeatureSet:
-    """One view of a group, or the average of several (``"mean"``: every view it holds)."""
+def _group_view(cache: Path, key: str, view: ViewSpec) -> tuple[FeatureSet, list[str]]:
+    """One view of a group, or the average of several (``"mean"``: every view it holds);
+    and the names of the views it is made of."""
     if isinstance(view, str) and view != MEAN:
-        return load(cache, group=key, view=view)
+        return load(cache, group=key, view=view), [view]
     with open_cache(cache) as handle:
         held = list(handle[f"groups/{key}"])
     names = held if view == MEAN else [name for name in view if name in held]
@@ -33,8 +34,12 @@ def _group_view(cache: Path, key: str, view: ViewSpec) -> FeatureSet:
         raise CacheError(f"{cache}: group {key} holds none of the views {list(view)} (it has {', '.join(held)}); "
                          f"{how_to_extract(view[0])}")
     views = _on_common_records([load(cache, group=key, view=name) for name in names])
-    mean = np.mean([part.features for part in views], axis=0, dtype=np.float64).astype(np.float32)
-    return replace(views[0], features=mean, view=MEAN)
+    return replace(views[0], features=mean_of_views([part.features for part in views]), view=MEAN), names
+
+
+def mean_of_views(features: Sequence[np.ndarray]) -> np.ndarray:
+    """The average of a group's views, row by row (float64 sums, float32 result)."""
+    return np.mean(features, axis=0, dtype=np.float64).astype(np.float32)
 
 
 def _on_common_records(parts: list[FeatureSet]) -> list[FeatureSet]:
@@ -67,7 +72,8 @@ def combine(
     :mod:`featcache.views`); a sequence of views, each group contributing the average of
     those it holds (landmarks have only ``"original"``); or ``"mean"``: each group's
     average over every view it holds. The result's ``group`` is the
-    keys joined by ``+`` and its ``config`` lists each part's configuration.
+    keys joined by ``+`` and its ``config`` lists each part's configuration (``parts``), width
+    (``dims``) and the views averaged into it (``views``).
     """
     cache = Path(cache)
     for name in [view] if isinstance(view, str) else view:
@@ -80,10 +86,30 @@ def combine(
                 select_group(handle, cache, g, None) for g in groups]
     if len(set(keys)) != len(keys):
         raise CacheError(f"{cache}: a group is named twice in {list(groups)}")
-    parts = [_group_view(cache, key, view) for key in keys]
-    aligned = _on_common_records(parts)
+    return _joined(keys, [_group_view(cache, key, view) for key in keys], view)
+
+
+def combine_views(cache: Union[str, Path], views: Mapping[str, Sequence[str]]) -> FeatureSet:
+    """:func:`combine` with each group's own views, every one of which it must hold: group key ->
+    the views averaged into its part (a saved model's feature sources, :mod:`featcache.model`)."""
+    cache = Path(cache)
+    parts = []
+    for key, names in views.items():
+        part, held = _group_view(cache, key, list(names))
+        missing = [name for name in names if name not in held]
+        if missing:
+            raise CacheError(f"{cache}: group {key} lacks the view {missing[0]!r}; {how_to_extract(missing[0])}")
+        parts.append((part, held))
+    return _joined(list(views), parts, MEAN)
+
+
+def _joined(keys: list[str], parts_and_views: Sequence[tuple[FeatureSet, list[str]]], view: ViewSpec) -> FeatureSet:
+    """The parts side by side on the records all of them hold, with the combined configuration."""
+    parts, views = zip(*parts_and_views)
+    aligned = _on_common_records(list(parts))
     first = aligned[0]
     config = {"backbone": "+".join(p.config["backbone"] for p in parts), "groups": keys,
-              "parts": [p.config for p in parts], "dims": [int(p.features.shape[1]) for p in parts]}
+              "parts": [p.config for p in parts], "dims": [int(p.features.shape[1]) for p in parts],
+              "views": [list(names) for names in views]}
     return replace(first, features=np.concatenate([p.features for p in aligned], axis=1), group="+".join(keys),
                    view=view if isinstance(view, str) else "+".join(view), config=config)

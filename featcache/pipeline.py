@@ -43,12 +43,32 @@ def _centre(image: tf.Tensor, fraction: float) -> tf.Tensor:
     return tf.slice(image, tf.concat([start, [0]], 0), tf.concat([size, [3]], 0))
 
 
-def _load(index: tf.Tensor, path: tf.Tensor, size: int, crops: tuple[float, ...]) -> tuple[tf.Tensor, ...]:
+Inputs = tuple[tuple[int, tuple[float, ...]], ...]  # per model input: (size, centre-crop fractions)
+
+
+def _decode(path: tf.Tensor) -> tf.Tensor:
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, dtype=PIXELS, expand_animations=False)
     image.set_shape((None, None, 3))
-    if not crops:
-        return index, _fit(image, size)
-    return index, _fit(image, size), tf.stack([_fit(_centre(image, crop), size) for crop in crops])
+    return image
+
+
+def _inputs_of(image: tf.Tensor, inputs: Inputs) -> tuple[tf.Tensor, ...]:
+    """For each (size, crops): the whole image at size x size, then (with crops) its crops stacked."""
+    out = []
+    for size, crops in inputs:
+        out.append(_fit(image, size))
+        if crops:
+            out.append(tf.stack([_fit(_centre(image, crop), size) for crop in crops]))
+    return tuple(out)
+
+
+def _batched(dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.deterministic = True
+    # tf.data's autotuner throttled whole runs to about half the model's speed on 2 cores
+    # (MobileNetV2 under ONNX Runtime: 199 img/s in some runs, 330-350 with it off).
+    options.autotune.enabled = False
+    return dataset.batch(batch_size).prefetch(prefetch_batches()).with_options(options)
 
 
 def image_batches(
@@ -69,19 +89,37 @@ def image_batches(
     records each batch holds. ``parallel_calls``: decoding threads (default
     :func:`decode_threads`).
     """
+    return input_batches(paths, indices, ((image_size, tuple(crops)),), batch_size, parallel_calls=parallel_calls)
+
+
+def input_batches(
+    paths: Sequence[str],
+    indices: Sequence[int],
+    inputs: Inputs,
+    batch_size: int,
+    *,
+    parallel_calls: Optional[int] = None,
+) -> tf.data.Dataset:
+    """:func:`image_batches` for several models at once, each image decoded once: batches
+    ``(record indices, *per input)`` where each ``(size, crops)`` of ``inputs`` contributes the
+    whole images at that size and, when it has crops, their crops (as in :func:`image_batches`)."""
     if len(paths) != len(indices):
         raise ValueError(f"{len(paths)} paths but {len(indices)} indices")
     dataset = tf.data.Dataset.from_tensor_slices((np.asarray(indices, dtype=np.int64), list(paths)))
-    threads = parallel_calls or decode_threads()
-    crops = tuple(crops)
-    dataset = dataset.map(lambda i, p: _load(i, p, image_size, crops), num_parallel_calls=threads, deterministic=True)
-    dataset = dataset.ignore_errors()
-    options = tf.data.Options()
-    options.deterministic = True
-    # tf.data's autotuner throttled whole runs to about half the model's speed on 2 cores
-    # (MobileNetV2 under ONNX Runtime: 199 img/s in some runs, 330-350 with it off).
-    options.autotune.enabled = False
-    return dataset.batch(batch_size).prefetch(prefetch_batches()).with_options(options)
+    inputs = tuple((int(size), tuple(crops)) for size, crops in inputs)
+    dataset = dataset.map(lambda i, p: (i, *_inputs_of(_decode(p), inputs)),
+                          num_parallel_calls=parallel_calls or decode_threads(), deterministic=True)
+    return _batched(dataset.ignore_errors(), batch_size)
+
+
+def array_batches(images: np.ndarray, inputs: Inputs, batch_size: int) -> tf.data.Dataset:
+    """:func:`input_batches` for images already in memory, (n, height, width, 3) uint8: the same
+    resizing and crops, so an image gives the same pixels from an array as from its file."""
+    dataset = tf.data.Dataset.from_tensor_slices((np.arange(len(images), dtype=np.int64), images))
+    inputs = tuple((int(size), tuple(crops)) for size, crops in inputs)
+    dataset = dataset.map(lambda i, image: (i, *_inputs_of(image, inputs)), num_parallel_calls=decode_threads(),
+                          deterministic=True)
+    return _batched(dataset, batch_size)
 
 
 def decode_threads() -> int:

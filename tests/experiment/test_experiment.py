@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 import featcache
 from featcache.cli import app
 from featcache.demo import make_synthetic_faces, run_demo
-from featcache.experiment import compare, evaluate, train
+from featcache.experiment import compare
+from featcache.model import evaluate, train
 
 FACE = "fer_minixception"
 
@@ -38,11 +39,15 @@ def test_compare_scores_every_head_on_the_shared_test_part(cache):
 
 
 def test_train_then_evaluate_gives_the_same_report(cache, tmp_path):
-    saved = tmp_path / "logistic.joblib"
+    saved = tmp_path / "logistic"
     trained = train(cache, "logistic", "classify", saved, backbone=FACE)
-    report = evaluate(cache, saved)
-    assert report["accuracy"] == trained["report"]["accuracy"]
-    assert json.loads((tmp_path / "logistic.joblib.json").read_text())["group"] == trained["group"]
+    outcome = evaluate(cache, saved)
+    test_report = trained.training["tasks"]["classify"]["test_report"]
+    assert list(outcome) == ["classify"] and outcome["classify"]["report"]["accuracy"] == test_report["accuracy"]
+    assert outcome["classify"]["rows"] == "the test part of split 'default' of faces.h5"
+    manifest = json.loads((saved / "model.json").read_text())
+    assert manifest["tasks"]["classify"]["sources"] == [trained.sources[0].key]
+    assert trained.sources[0].config == featcache.load(cache, FACE).config  # the group's configuration, as cached
 
 
 def test_cli_compare_writes_tables_and_figures(cache, tmp_path):
@@ -69,6 +74,9 @@ def test_demo_runs_end_to_end_and_says_the_faces_are_synthetic(tmp_path):
     assert {r["head"] for r in outcome["results"]} == {"logistic", "ridge"}
     assert all(path.stat().st_size > 0 for path in outcome["figures"])
     assert (tmp_path / "demo.md").read_text().count("| fer_minixception |") == 2
+    model = featcache.load_model(outcome["model"], check_weights=False)
+    assert {task: part.head for task, part in model.tasks.items()} == {"classify": "logistic", "regress": "ridge"}
+    assert f"featcache predict --model {outcome['model']}" in text
 
 
 def test_multitask_head_is_fitted_once_and_scored_in_both_tables(cache):

@@ -9,7 +9,12 @@ import pytest
 from conftest import HEAD_TASKS
 
 import heads
-from heads.io import MANIFEST
+from heads.io import MANIFEST, file_format
+
+
+def squash(values):
+    """A function of the tests' own, which no loader may call unless told to trust the file."""
+    return np.tanh(values)
 
 
 @pytest.mark.parametrize("name, task", HEAD_TASKS)
@@ -25,7 +30,7 @@ def test_round_trip_gives_identical_predictions(name, task, fitted, test, tmp_pa
         np.testing.assert_array_equal(loaded.classes_, head.classes_)
         assert loaded.classes_.dtype == head.classes_.dtype
     keras_head = name in ("keras_dense", "multitask")
-    assert zipfile.is_zipfile(path) == keras_head
+    assert file_format(path) == ("keras" if keras_head else "skops")  # never a pickle for this package's heads
     if keras_head:
         assert loaded.history_ == head.history_ and loaded.best_epoch_ == head.best_epoch_
         np.testing.assert_array_equal(loaded.mean_, head.mean_)
@@ -34,9 +39,22 @@ def test_round_trip_gives_identical_predictions(name, task, fitted, test, tmp_pa
             assert sorted(archive.namelist()) == ["arrays.npz", "head.json", "model.keras"]
             manifest = json.loads(archive.read(MANIFEST))
         assert manifest["class"] == type(head).__name__
-        with pytest.raises(ValueError, match="allow_pickle=False"):  # a Keras head needs no pickle ...
-            heads.load(heads.save(fitted("logistic", "classify"), tmp_path / "l.joblib"), allow_pickle=False)
-        assert type(heads.load(path, allow_pickle=False)) is type(head)  # ... and loads without it
+
+
+def test_a_head_this_package_does_not_know_is_pickled_and_loads_only_when_trusted(tmp_path):
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    y = np.arange(30) % 3
+    other = make_pipeline(FunctionTransformer(squash), KNeighborsClassifier(3)).fit(X, y)  # squash: unknown to skops
+    path = heads.save(other, tmp_path / "other.head")
+    assert file_format(path) == "joblib"
+    with pytest.raises(ValueError, match="is a pickle .joblib. file, which runs code when loaded; load it with "
+                                         "trust=True only if you trust where it came from"):
+        heads.load(path)
+    np.testing.assert_array_equal(heads.load(path, trust=True).predict(X), other.predict(X))
 
 
 def test_keras_head_loads_from_an_unpacked_directory_and_with_parameters_kept(small_fit, tmp_path):
@@ -74,8 +92,21 @@ def test_load_refuses_unknown_classes_and_formats(small_fit, tmp_path):
         heads.load(tmp_path / "d")
     joblib.dump({"not": "a head"}, tmp_path / "dict.joblib")
     with pytest.raises(TypeError, match="holds a dict, not a head"):
-        heads.load(tmp_path / "dict.joblib")
+        heads.load(tmp_path / "dict.joblib", trust=True)
 
 
-def test_joblib_warning_is_documented():
-    assert "only from trusted sources" in heads.io.__doc__ and "trusted sources" in heads.load.__doc__
+def test_an_skops_file_naming_other_types_is_refused_unless_trusted(fitted, tmp_path):
+    """A file that says it holds another class (here os.system's module, as a forged file would)
+    is refused before anything is instantiated."""
+    path = heads.save(fitted("logistic", "classify"), tmp_path / "logistic.head")
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    schema = json.loads(members["schema.json"])
+    schema["__module__"], schema["__class__"] = "posix", "system"
+    members["schema.json"] = json.dumps(schema).encode()
+    forged = tmp_path / "forged.head"
+    with zipfile.ZipFile(forged, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match=r"names types this package does not know \(posix.system\)"):
+        heads.load(forged)
