@@ -303,6 +303,9 @@ def evaluate(
     with user_errors():
         outcome = run_evaluate(cache, model, split=split, trust=trust)
     for task, scored in outcome.items():
+        if "skipped" in scored:
+            typer.echo(f"{task}: not scored, {scored['skipped']}")
+            continue
         left_out = f"; left out {scored['left_out']} records of classes the model does not know" \
             if scored["left_out"] else ""
         typer.echo(f"{task} on {scored['rows']} ({scored['n']} scored{left_out}): "

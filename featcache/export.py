@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import tempfile
 import warnings
 from dataclasses import replace
@@ -42,10 +41,12 @@ INPUT_NAME = "images"
 
 def export_model(model: "Model", out: Union[str, os.PathLike], format: str = "onnx") -> Path:
     """Write ``model`` as one network to ``out`` (an ``.onnx`` file, or a SavedModel folder for
-    ``keras``), replacing what is there only once the export succeeded."""
+    ``keras``). An earlier export there is replaced once the new one is written; anything else
+    at ``out`` is refused, never removed."""
     if format not in EXPORT_FORMATS:
         raise ModelError(f"export format {format!r}: choose one of {', '.join(EXPORT_FORMATS)}")
-    out = Path(out)
+    out = Path(os.path.abspath(out))
+    _check_target(out, format)
     network = build_network(model)
     network(np.zeros((1, 32, 32, 3), np.uint8))  # Keras exports only models that were called
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -54,10 +55,18 @@ def export_model(model: "Model", out: Union[str, os.PathLike], format: str = "on
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf2onnx's FutureWarnings under numpy 2
             network.export(str(staged), format="onnx" if format == "onnx" else "tf_saved_model", verbose=False)
-        if out.is_dir():
-            shutil.rmtree(out)
+        if out.is_dir():  # an earlier SavedModel (checked above): set aside, removed with the temporary folder
+            os.replace(out, Path(tmp) / "replaced")
         os.replace(staged, out)
     return out
+
+
+def _check_target(out: Path, format: str) -> None:
+    """Refuse an ``out`` that is not a file (onnx) or a SavedModel folder (keras) from an earlier export."""
+    earlier = out.is_file() if format == "onnx" else (out / "saved_model.pb").is_file()
+    if out.exists() and not earlier:
+        what = "an ONNX file" if format == "onnx" else "a SavedModel folder"
+        raise ModelError(f"{out} exists and is not {what}; choose another --out")
 
 
 def build_network(model: "Model"):
@@ -75,6 +84,9 @@ def build_network(model: "Model"):
     for source in model.sources:
         extractor = runner.extractors[source.key]
         if source.precision != "float32":
+            warnings.warn(f"{source.key} was extracted in {source.precision} precision; the exported network runs "
+                          "it in float32, so its outputs differ from predict() by that precision's rounding",
+                          UserWarning, stacklevel=3)
             extractor = feature_model(replace(source, config={**source.config, "precision": "float32"}),
                                       model.weights)
         name = source.key.replace("-", "_")

@@ -15,7 +15,7 @@ from typing import Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .datasets import DatasetError, open_dataset
+from .datasets import IMAGE_SUFFIXES, DatasetError, open_dataset
 from .errors import ModelError, WeightsError
 from .progress import progress_bar
 from .sources import Source
@@ -104,13 +104,17 @@ class FeatureRunner:
         return out
 
 
-def image_files(data: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]) -> tuple[list[str], list[str]]:
-    """(paths to show, absolute paths) of the images to predict on: image files, folders in any
-    layout featcache reads (a flat folder of images included) and CSV manifests, in the order given."""
+def image_files(data: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+                ) -> tuple[list[str], list[str], list[str]]:
+    """(paths to show, absolute paths, files left out) of the images to predict on, in the order
+    given: image files, folders in any layout featcache reads (a flat folder of images included;
+    images a layout leaves aside, such as those beside class folders, are predicted too) and CSV
+    manifests. Left out: the files of those folders whose names are not images' (a layout's own
+    annotation files aside)."""
     items = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     if not items:
         raise DatasetError("no images given; pass an image file, a folder of images or a CSV manifest")
-    shown, absolute = [], []
+    shown, absolute, left_out = [], [], []
     for item in items:
         path = Path(item)
         if not path.exists():
@@ -121,11 +125,14 @@ def image_files(data: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
             continue
         dataset = open_dataset(path)
         base = path if path.is_dir() else path.parent
-        for file in dataset.absolute_paths():
+        aside = [entry for entry in dataset.ignored if not entry.endswith("/") and not entry.startswith("annotations/")]
+        images = [str(dataset.root / entry) for entry in aside if entry.lower().endswith(IMAGE_SUFFIXES)]
+        for file in [*dataset.absolute_paths(), *images]:
             relative = os.path.relpath(file, os.path.abspath(base))
             shown.append(file if relative.startswith("..") else os.path.join(str(base), relative))
             absolute.append(file)
-    return shown, absolute
+        left_out += [os.path.join(str(base), entry) for entry in aside if not entry.lower().endswith(IMAGE_SUFFIXES)]
+    return shown, absolute, left_out
 
 
 def file_features(runner: FeatureRunner, files: Sequence[str], *, batch_size: int = 32, engine: str = "auto",

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -49,6 +50,7 @@ MANIFEST = "model.json"
 # How features are combined, as the manifest states it: each source's views averaged, the
 # sources a head reads concatenated in order (the only rules so far; a reader checks them).
 VIEWS_AVERAGE, SOURCES_COMBINE = "mean", "concatenate"
+LABELLED = {"classify": "labelled", "regress": "valence/arousal-rated"}
 PathLike = Union[str, Path]
 HeadSpec = Union[str, tuple[str, Mapping[str, Any]], None]  # a head name, or (name, parameters)
 
@@ -122,6 +124,9 @@ class Model:
         asked = {task: _head_spec(spec) for task, spec in (("classify", classify), ("regress", regress)) if spec}
         if not asked:
             raise ModelError("name a head for classify, regress or both")
+        if len(asked) == 2 and asked["classify"][0] == asked["regress"][0] and asked["classify"] != asked["regress"]:
+            raise ModelError(f"head {asked['classify'][0]!r} is named for both tasks with other parameters; a head "
+                             "fitted once for both takes one set")
         results: list[dict] = []
         for task, (name, params) in asked.items():
             if any(r["task"] == task for r in results):
@@ -147,7 +152,11 @@ class Model:
             if result["task"] in tasks:
                 raise ModelError(f"two heads for the {result['task']} task; keep one per task")
             found = sources_of(result["config"], result["group"], result["view"])
-            sources.update({source.key: source for source in found})
+            for source in found:
+                if sources.setdefault(source.key, source).views != source.views:
+                    raise ModelError(f"the heads read group {source.key} through other views "
+                                     f"({'+'.join(sources[source.key].views)} and {'+'.join(source.views)}); "
+                                     "fit them on the same views")
             tasks[result["task"]] = TaskHead(result["head"], result["estimator"], tuple(s.key for s in found),
                                              bool(result.get("joint")))
             trained[result["task"]] = {"head": result["head"], "n_train": result["n_train"],
@@ -187,14 +196,14 @@ class Model:
         that CSV (path, label, p_<class>, valence, arousal, error) in constant memory, and a
         :class:`~featcache.predictions.WrittenPredictions` summary.
         """
-        shown, files = image_files(data)
+        shown, files, left_out = image_files(data)
         stream = file_features(self.feature_runner(), files, batch_size=batch_size, engine=engine, progress=progress)
         batches = ((indices, None if features is None else self.predict_features(features), failures)
                    for indices, features, failures in stream)
         classify, regress = "classify" in self.tasks, "regress" in self.tasks
         if out is None:
-            return collect(shown, batches, self.class_names, classify, regress)
-        return write_csv(out, shown, batches, columns(self.class_names, classify, regress))
+            return collect(shown, batches, self.class_names, classify, regress, left_out)
+        return write_csv(out, shown, batches, columns(self.class_names, classify, regress), left_out)
 
     def feature_runner(self) -> FeatureRunner:
         """The sources' :class:`~featcache.inference.FeatureRunner`: their feature models rebuilt
@@ -210,7 +219,9 @@ class Model:
         On the cache it was trained on: the test part of its split (or of ``split``). On other
         data (cross-dataset): every record with a label (valence and arousal), or the test part
         of ``split`` when given. Classes are matched by name; records of classes the model does
-        not know are left out and counted. Returns task -> ``{"report", "rows", "n", "left_out"}``.
+        not know are left out and counted. Returns task -> ``{"report", "rows", "n", "left_out"}``,
+        or ``{"skipped": why}`` for a task the cache has no labels for (other data often carries
+        classes only, or valence and arousal only); a ModelError when no task can be scored.
         """
         cache = Path(cache)
         same_data = info(cache)["dataset"]["fingerprint"] == self.training.get("dataset_fingerprint")
@@ -225,17 +236,23 @@ class Model:
                 rows = f"the test part of split {chosen!r} of {cache.name}"
             left_out = 0
             if task == "classify":
-                mapped = _class_map(features.class_names, self.class_names, cache)[np.maximum(y, 0)]
+                mapped = _class_map(features.class_names, self.class_names)[np.maximum(y, 0)]
                 left_out = int(np.sum(usable & (mapped < 0)))
                 usable &= mapped >= 0
                 y = mapped
             if not usable.any():
-                raise ModelError(f"{cache}: no records to score the {task} head on ({rows})")
+                known = f", {left_out} of classes the model does not know ({', '.join(self.class_names)})" \
+                    if left_out else ""
+                outcome[task] = {"skipped": f"no {LABELLED[task]} records in {rows}{known}"}
+                continue
             output = predict_task(part.estimator, features.features[usable], task, len(self.class_names),
                                   joint=part.joint)
             report = (metrics.classification_report(y[usable], output, class_names=self.class_names)
                       if task == "classify" else metrics.regression_report(y[usable], output))
             outcome[task] = {"report": report, "rows": rows, "n": int(usable.sum()), "left_out": left_out}
+        if all("skipped" in scored for scored in outcome.values()):
+            raise ModelError(f"{cache}: nothing to score the model on: "
+                             + "; ".join(f"{task}: {scored['skipped']}" for task, scored in outcome.items()))
         return outcome
 
     def _cache_features(self, cache: Path, part: TaskHead) -> FeatureSet:
@@ -258,7 +275,7 @@ class Model:
     def save(self, path: PathLike) -> Path:
         """Write the model folder (replaced as a whole when it holds a model already)."""
         path = Path(path)
-        if path.exists() and not (path / MANIFEST).is_file() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and not _is_model_folder(path) and (not path.is_dir() or any(path.iterdir())):
             raise ModelError(f"{path} exists and is not a featcache model folder; choose another path")
         temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         temporary.mkdir(parents=True)
@@ -339,10 +356,7 @@ def load_model(path: PathLike, *, trust: bool = False, weights: Optional[Mapping
     tasks = {}
     for task, entry in manifest["tasks"].items():
         if entry["file"] not in loaded:
-            try:
-                loaded[entry["file"]] = heads.load(path / entry["file"], trust=trust)
-            except ValueError as error:
-                raise ModelError(f"{path}: {error}") from None
+            loaded[entry["file"]] = _load_head(path / entry["file"], entry["format"], trust)
         tasks[task] = TaskHead(entry["head"], loaded[entry["file"]], tuple(entry["sources"]), bool(entry["joint"]))
     model = Model(sources, tasks, tuple(manifest["class_names"]), manifest.get("training", {}), dict(weights or {}))
     if check_weights:
@@ -393,23 +407,46 @@ def _class_names(cache: Path) -> list[str]:
         return json.loads(handle.attrs["class_names"])
 
 
-def _class_map(theirs: Sequence[str], ours: Sequence[str], cache: Path) -> np.ndarray:
-    """For each class id of another cache, the model's class id of the same name (any case), or -1."""
+def _class_map(theirs: Sequence[str], ours: Sequence[str]) -> np.ndarray:
+    """For each class id of another cache, the model's class id of the same name (any case), or -1
+    (one entry at least, so unlabelled records index it safely)."""
     lowered = {name.lower(): i for i, name in enumerate(ours)}
-    mapped = np.array([lowered.get(name.lower(), -1) for name in theirs] or [-1], dtype=np.int64)
-    if not (mapped >= 0).any():
-        raise ModelError(f"{cache}: none of its classes ({', '.join(theirs)}) is one of the model's "
-                         f"({', '.join(ours)}); a classifier can only be scored on classes it knows")
-    return mapped
+    return np.array([lowered.get(name.lower(), -1) for name in theirs] or [-1], dtype=np.int64)
+
+
+def _load_head(file: Path, recorded: str, trust: bool) -> Any:
+    """A head of the model folder, or a one-line ModelError (missing, damaged, or refused)."""
+    try:
+        found = heads.io.file_format(file)
+        if found != recorded:
+            raise ValueError(f"holds a {found} file where the model recorded a {recorded} one")
+        return heads.load(file, trust=trust)
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise ModelError(f"{file}: {message}" if str(file) not in message else message) from None
+
+
+def _is_model_folder(path: Path) -> bool:
+    """Whether ``path`` holds a model this featcache wrote (what :meth:`Model.save` may replace)."""
+    try:
+        return json.loads((path / MANIFEST).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _replace_folder(new: Path, target: Path) -> None:
-    """Put the folder ``new`` in ``target``'s place (an old model there is removed only after)."""
+    """Put the folder ``new`` in ``target``'s place; an old model there is removed only after, and
+    put back if the new one cannot take its place."""
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
         os.replace(target, old)
-    os.replace(new, target)
+    try:
+        os.replace(new, target)
+    except OSError:
+        if old is not None:
+            os.replace(old, target)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
@@ -36,10 +37,12 @@ class Predictions:
 
     @property
     def labels(self) -> Optional[np.ndarray]:
-        """(n,) the most probable class name of each image."""
+        """(n,) the most probable class name of each image (None for a NaN row: an unreadable image)."""
         if self.probabilities is None:
             return None
-        return np.asarray(self.class_names, dtype=object)[self.probabilities.argmax(axis=1)]
+        unknown = np.isnan(self.probabilities).any(axis=1)
+        names = np.asarray(self.class_names, dtype=object)[np.nan_to_num(self.probabilities, nan=-1.0).argmax(axis=1)]
+        return np.where(unknown, None, names)
 
     @property
     def valence(self) -> Optional[np.ndarray]:
@@ -53,24 +56,30 @@ class Predictions:
 @dataclass(frozen=True)
 class ImagePredictions:
     """Predictions for image files, one row per file in order: ``errors[i]`` says why image i
-    could not be read (its prediction row is NaN), None when it was."""
+    could not be read (its prediction row is NaN), None when it was. ``left_out``: files of the
+    folders given that are not images by their names."""
 
     paths: list[str]
     errors: list[Optional[str]]
     predictions: Predictions
+    left_out: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class WrittenPredictions:
-    """What :func:`write_csv` wrote."""
+    """What :func:`write_csv` wrote; ``left_out``: files of the folders given that are not images
+    by their names (they are said, never predicted silently or dropped silently)."""
 
     path: Path
     images: int
     failed: int
+    left_out: tuple[str, ...] = ()
 
     def summary(self) -> str:
         failed = f", {self.failed} unreadable (see the error column)" if self.failed else ""
-        return f"wrote {self.path}: {self.images} images{failed}"
+        shown = ", ".join(self.left_out[:5]) + (", ..." if len(self.left_out) > 5 else "")
+        left_out = f"; left out {len(self.left_out)} files not named as images: {shown}" if self.left_out else ""
+        return f"wrote {self.path}: {self.images} images{failed}{left_out}"
 
 
 def joined(parts: Sequence[Predictions]) -> Predictions:
@@ -82,7 +91,7 @@ def joined(parts: Sequence[Predictions]) -> Predictions:
 
 
 def collect(shown: Sequence[str], batches: Iterable[Batch], class_names: Sequence[str], classify: bool,
-            regress: bool) -> ImagePredictions:
+            regress: bool, left_out: Sequence[str] = ()) -> ImagePredictions:
     """Every batch of a stream in memory, NaN rows and a reason for unreadable images."""
     n = len(shown)
     probabilities = np.full((n, len(class_names)), np.nan) if classify else None
@@ -95,11 +104,13 @@ def collect(shown: Sequence[str], batches: Iterable[Batch], class_names: Sequenc
             probabilities[indices] = predictions.probabilities
         if predictions is not None and targets is not None:
             targets[indices] = predictions.valence_arousal
-    return ImagePredictions(list(shown), errors, Predictions(tuple(class_names), probabilities, targets))
+    return ImagePredictions(list(shown), errors, Predictions(tuple(class_names), probabilities, targets),
+                            tuple(left_out))
 
 
 def columns(class_names: Sequence[str], classify: bool, regress: bool) -> list[str]:
-    """The CSV columns: path, label and p_<class> (classify), valence and arousal (regress), error."""
+    """The CSV columns: path, label and p_<class> (a model that classifies), valence and arousal
+    (a model that regresses), error. A model without a task has no columns for it."""
     names = ["path"]
     if classify:
         names += ["label"] + [f"p_{name}" for name in class_names]
@@ -124,12 +135,14 @@ def _rows(shown: Sequence[str], batch: Batch, width: int) -> list[list[str]]:
     return [values for _, values in sorted(rows, key=lambda pair: pair[0])]
 
 
-def write_csv(out: Union[str, os.PathLike], shown: Sequence[str], batches: Iterable[Batch], header: list[str]
-              ) -> WrittenPredictions:
+def write_csv(out: Union[str, os.PathLike], shown: Sequence[str], batches: Iterable[Batch], header: list[str],
+              left_out: Sequence[str] = ()) -> WrittenPredictions:
     """Stream the batches' rows to ``out`` (a temporary file beside it, renamed when complete)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.partial")
+    handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    os.close(handle)
+    temporary = Path(name)
     failed = 0
     try:
         with open(temporary, "w", newline="", encoding="utf-8") as handle:
@@ -141,4 +154,4 @@ def write_csv(out: Union[str, os.PathLike], shown: Sequence[str], batches: Itera
         os.replace(temporary, out)
     finally:
         temporary.unlink(missing_ok=True)
-    return WrittenPredictions(out, len(shown), failed)
+    return WrittenPredictions(out, len(shown), failed, tuple(left_out))

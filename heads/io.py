@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Union
@@ -45,7 +46,7 @@ from .streaming import StreamingLogisticHead, StreamingRidgeHead
 FORMAT = "heads.keras/1"
 MANIFEST, ARRAYS, MODEL = "head.json", "arrays.npz", "model.keras"
 SKOPS_SCHEMA = "schema.json"  # the member every skops file holds
-FORMATS = ("keras", "skops", "joblib")
+PICKLE_START = b"\x80"  # the first byte of a pickle (protocol 2 and later), as joblib writes it
 KERAS_CLASSES = {cls.__name__: cls for cls in (KerasDenseClassifier, KerasDenseRegressor, MultiTaskHead)}
 _SKOPS_CLASSES = (LogisticHead, LogisticCVHead, RidgeHead, RidgeCVHead, MLPHead, BlockEnsembleClassifier,
                   BlockEnsembleRegressor, StreamingLogisticHead, StreamingRidgeHead)
@@ -75,16 +76,22 @@ def save(head: BaseEstimator, path: PathLike) -> Path:
         data = None  # a type skops cannot describe: only a pickle holds it
     if data is not None and set(sio.get_untrusted_types(data=data)) <= set(KNOWN_TYPES):
         path.write_bytes(data)
-    else:
-        joblib.dump(head, path)
+        return path
+    if isinstance(head, _SKOPS_CLASSES):  # e.g. an ensemble of Keras heads
+        warnings.warn(f"{type(head).__name__} holds an estimator only a pickle can keep: {path} will load only "
+                      "with trust=True", UserWarning, stacklevel=2)
+    joblib.dump(head, path)
     return path
 
 
 def file_format(path: PathLike) -> str:
-    """``"keras"``, ``"skops"`` or ``"joblib"``: the format of a file written by :func:`save`."""
+    """``"keras"``, ``"skops"`` or ``"joblib"``: the format of a file written by :func:`save`
+    (FileNotFoundError if there is none; ValueError for a file that is none of them)."""
     path = Path(path)
     if path.is_dir():
         return "keras"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such head file")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -92,7 +99,10 @@ def file_format(path: PathLike) -> str:
             return "keras"
         if SKOPS_SCHEMA in names:
             return "skops"
-    return "joblib"
+    with open(path, "rb") as handle:
+        if handle.read(1) == PICKLE_START:
+            return "joblib"
+    raise ValueError(f"{path}: not a saved head (a damaged or unfinished file?)")
 
 
 def load(path: PathLike, *, trust: bool = False) -> BaseEstimator:

@@ -65,8 +65,8 @@ def _pipeline_outputs(ops, pipeline: Pipeline, x):
     scaler, model = pipeline.steps[0][1], pipeline.steps[-1][1]
     if len(pipeline.steps) != 2 or not hasattr(scaler, "scale_"):
         raise ValueError(f"cannot turn the pipeline {[name for name, _ in pipeline.steps]} into a network")
-    x = x - np.asarray(scaler.mean_, np.float32) if scaler.mean_ is not None else x
-    x = x / np.asarray(scaler.scale_, np.float32) if scaler.scale_ is not None else x
+    x = x - np.asarray(scaler.mean_, np.float32) if scaler.with_mean else x
+    x = x / np.asarray(scaler.scale_, np.float32) if scaler.with_std else x
     if hasattr(model, "coefs_"):  # a multi-layer perceptron
         for weights, bias in zip(model.coefs_[:-1], model.intercepts_[:-1]):
             x = _activation(ops, model.activation, ops.matmul(x, weights.astype(np.float32)) + bias.astype(np.float32))

@@ -104,6 +104,17 @@ def test_recipe_model_scores_its_own_test_part_and_other_data_without_refitting(
     report = metrics.classification_report(expected.labels, predicted.probabilities, class_names=model.class_names)
     assert other["classify"]["report"]["accuracy"] == pytest.approx(report["accuracy"], abs=1e-12)
 
+    # Other data often has classes only: the regressor is said to be unscored, the classifier is scored.
+    manifest = tmp_path / "classes-only.csv"
+    names = [model.class_names[label].upper() for label in expected.labels]  # matched by name, any case
+    manifest.write_text("path,label\n" + "".join(f"{other_data / p},{n}\n" for p, n in zip(expected.paths, names)))
+    prepare(manifest, tmp_path / "classes-only.h5", TINY, weights={FACE: "none"})
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(out / "model"), "--cache",
+                                      str(tmp_path / "classes-only.h5")])
+    assert result.exit_code == 0, result.output
+    assert "classify on all 32 records of classes-only.h5 (32 scored): Accuracy" in result.output
+    assert "regress: not scored, no valence/arousal-rated records in all 0 records of classes-only.h5" in result.output
+
 
 def test_train_cli_model_predicts_what_compare_predicted(faces, recipe_run, tmp_path):
     out, _ = recipe_run
@@ -150,11 +161,13 @@ def test_unreadable_images_give_error_rows_and_a_flat_folder_works_for_predict_a
         (photos / name).write_bytes((faces / source).read_bytes())
     (photos / "b.jpg").write_bytes(_truncated_jpeg(np.random.default_rng(0)))
     (photos / "d.jpg").write_text("not an image")
+    (photos / "notes.txt").write_text("not named as an image: left out, and said so")
     csv_path = tmp_path / "predictions.csv"
     result = CliRunner().invoke(app, ["predict", "--model", str(out / "model"), "--data", str(photos),
                                       "--out", str(csv_path), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert f"wrote {csv_path}: 4 images, 2 unreadable (see the error column)" in result.output
+    assert (f"wrote {csv_path}: 4 images, 2 unreadable (see the error column); left out 1 files not named as "
+            f"images: {photos / 'notes.txt'}") in result.output
     with open(csv_path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     model = load_model(out / "model")
@@ -164,10 +177,16 @@ def test_unreadable_images_give_error_rows_and_a_flat_folder_works_for_predict_a
     assert rows[1]["label"] == rows[1]["valence"] == "" and "JPEG" in rows[1]["error"]
     in_memory = model.predict_images(photos)
     assert [e is None for e in in_memory.errors] == [True, False, True, False]
-    assert np.isnan(in_memory.predictions.probabilities[1]).all()
+    assert np.isnan(in_memory.predictions.probabilities[1]).all() and in_memory.predictions.labels[1] is None
     written = np.array([[float(row[f"p_{c}"]) for c in model.class_names] for row in rows if not row["error"]])
     np.testing.assert_allclose(written, in_memory.predictions.probabilities[[0, 2]], rtol=1e-6)
     assert [row["label"] for row in rows if not row["error"]] == list(in_memory.predictions.labels[[0, 2]])
+
+    classes = tmp_path / "classes"
+    (classes / "happy").mkdir(parents=True)
+    (classes / "happy" / "h.jpg").write_bytes((photos / "a.jpg").read_bytes())
+    (classes / "loose.jpg").write_bytes((photos / "c.jpg").read_bytes())  # beside the class folders: predicted too
+    assert model.predict_images(classes).paths == [str(classes / "happy" / "h.jpg"), str(classes / "loose.jpg")]
 
     extracted = featcache.extract(photos, FACE, tmp_path / "photos.h5", weights=None, engine="tensorflow")
     assert extracted.images == 2 and [path for path, _ in extracted.failed] == ["b.jpg", "d.jpg"]
@@ -284,6 +303,30 @@ def test_model_folders_are_checked(cached, tmp_path):
         load_model(tmp_path / "m")
     with pytest.raises(ModelError, match=r"images must be uint8 RGB .* got float64 \(2, 8, 8\)"):
         model.predict(np.zeros((2, 8, 8)))
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "model.json").write_text('{"name": "a model.json of something else"}')
+    with pytest.raises(ModelError, match="project exists and is not a featcache model folder"):
+        model.save(tmp_path / "project")
+    (tmp_path / "m" / "model.json").write_text(json.dumps(manifest))
+    head = tmp_path / "m" / "classify.head"
+    head.write_bytes(head.read_bytes()[:100])  # an unfinished copy
+    with pytest.raises(ModelError, match=r"classify.head: not a saved head \(a damaged or unfinished file\?\)$"):
+        load_model(tmp_path / "m")
+    with pytest.raises(ModelError, match="'multitask' is named for both tasks with other parameters"):
+        Model.from_cache(cached, FACE, classify=("multitask", {"epochs": 1}), regress=("multitask", {"epochs": 2}))
+
+
+def test_export_never_replaces_what_is_not_an_earlier_export(cached, tmp_path):
+    from featcache.export import export_model
+
+    model = Model.from_cache(cached, FACE, regress=None)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "mine.txt").write_text("mine")
+    for format in ("onnx", "keras"):
+        with pytest.raises(ModelError, match=f"results exists and is not an? (ONNX file|SavedModel folder); "
+                                             "choose another --out"):
+            export_model(model, tmp_path / "results", format)
+    assert (tmp_path / "results" / "mine.txt").read_text() == "mine"
 
 
 RUN_EXPORTS = """
