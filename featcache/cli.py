@@ -193,15 +193,15 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Summarise a cache: records, labels, groups, shapes, failures: featcache.info(FILE).
-    For a model folder: its sources, heads and test figures (featcache.load_model(FILE).describe())."""
+    For a model folder: its sources, heads and test figures (featcache.model.describe_folder(FILE))."""
     import featcache
 
     if file.is_dir():
-        from featcache.model import MANIFEST, load_model
+        from featcache.model import MANIFEST, describe_folder
 
         with user_errors():
-            model = load_model(file, check_weights=False)
-        typer.echo((file / MANIFEST).read_text().strip() if as_json else model.describe())
+            described = describe_folder(file)
+        typer.echo((file / MANIFEST).read_text().strip() if as_json else described)
         return
     with user_errors():
         summary = featcache.info(file)

@@ -335,6 +335,22 @@ def load_model(path: PathLike, *, trust: bool = False, weights: Optional[Mapping
     weights file to use instead of the recorded path.
     """
     path = Path(path)
+    manifest = _manifest(path)
+    loaded = {entry["file"]: _load_head(path / entry["file"], entry["format"], trust)
+              for entry in manifest["tasks"].values()}
+    model = _model_of(manifest, loaded, weights)
+    if check_weights:
+        model.feature_runner()
+    return model
+
+
+def describe_folder(path: PathLike) -> str:
+    """:meth:`Model.describe` of a model folder from its manifest alone (no head is loaded)."""
+    return _model_of(_manifest(Path(path)), {}, None).describe()
+
+
+def _manifest(path: Path) -> dict:
+    """The checked manifest of a model folder, or a one-line ModelError."""
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise ModelError(f"{path}: not a featcache model folder (no {MANIFEST}); make one with `featcache train`, "
@@ -351,17 +367,15 @@ def load_model(path: PathLike, *, trust: bool = False, weights: Optional[Mapping
     if not rules <= {VIEWS_AVERAGE, SOURCES_COMBINE}:
         raise ModelError(f"{path}: combines features by {sorted(map(str, rules))}, this featcache knows "
                          f"{VIEWS_AVERAGE!r} (views) and {SOURCES_COMBINE!r} (sources); upgrade featcache")
+    return manifest
+
+
+def _model_of(manifest: dict, heads_by_file: Mapping[str, Any], weights: Optional[Mapping[str, str]]) -> Model:
+    """The model a manifest describes, with the loaded heads (None where not loaded)."""
     sources = tuple(Source(s["key"], s["config"], tuple(s["views"])) for s in manifest["sources"])
-    loaded: dict[str, Any] = {}
-    tasks = {}
-    for task, entry in manifest["tasks"].items():
-        if entry["file"] not in loaded:
-            loaded[entry["file"]] = _load_head(path / entry["file"], entry["format"], trust)
-        tasks[task] = TaskHead(entry["head"], loaded[entry["file"]], tuple(entry["sources"]), bool(entry["joint"]))
-    model = Model(sources, tasks, tuple(manifest["class_names"]), manifest.get("training", {}), dict(weights or {}))
-    if check_weights:
-        model.feature_runner()
-    return model
+    tasks = {task: TaskHead(entry["head"], heads_by_file.get(entry["file"]), tuple(entry["sources"]),
+                            bool(entry["joint"])) for task, entry in manifest["tasks"].items()}
+    return Model(sources, tasks, tuple(manifest["class_names"]), manifest.get("training", {}), dict(weights or {}))
 
 
 def train(

@@ -127,6 +127,10 @@ def test_train_cli_model_predicts_what_compare_predicted(faces, recipe_run, tmp_
     (reference,) = compare(cache, groups=[key], head_names=["logistic"], task="classify")
     files = files_of(cache, reference["test_index"])
     agree(load_model(tmp_path / "m").predict_images(files).predictions.probabilities, reference["scores"], 1e-5)
+    described = CliRunner().invoke(app, ["info", str(tmp_path / "m")])
+    assert described.exit_code == 0, described.output
+    assert (f"classify: logistic on {key}; test accuracy {reference['report']['accuracy']:.3f}" in described.output
+            and "views original" in described.output)
 
 
 def test_compare_save_best_keeps_the_best_head_per_task_and_predicts_what_it_predicted(recipe_run, tmp_path):
