@@ -38,6 +38,7 @@ import featcache  # noqa: E402
 from _common import write_results  # noqa: E402
 from featcache.model import load_model  # noqa: E402
 from featcache.recipe import RECIPES, run_recipe  # noqa: E402
+from featcache.store import delete_cache  # noqa: E402
 
 SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "affectnet-subset"
 
@@ -63,7 +64,7 @@ def extract_all(recipe, data: Path, cache: Path) -> tuple[float, float]:
                                    flip=recipe.view == "mean", crops=part.crops if recipe.view == "mean" else ())
         loop += result.seconds
     wall = time.perf_counter() - began
-    cache.unlink()
+    delete_cache(cache)
     return wall, loop
 
 

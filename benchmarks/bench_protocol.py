@@ -45,6 +45,7 @@ import metrics  # noqa: E402
 from _common import write_results  # noqa: E402
 from featcache.experiment import compare  # noqa: E402
 from featcache.splits import TEST, cached_split, stratified_split  # noqa: E402
+from featcache.store import delete_cache  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 DATA = SHARED / "data" / "affectnet-subset"
@@ -101,14 +102,14 @@ def baseline(backbone: str, task: str, dataset, parts: np.ndarray, seed: int) ->
 def with_featcache(work: Path, seed: int) -> dict:
     """Extract each backbone once into a fresh cache, then every head on both tasks."""
     cache = work / f"protocol-{seed}.features.h5"
-    cache.unlink(missing_ok=True)
+    delete_cache(cache)
     began = time.perf_counter()
     extractions = {name: featcache.extract(DATA, name, cache, weights=weights) for name, weights in BACKBONES.items()}
     extracted = time.perf_counter()
     results = compare(cache, [], HEADS, "both", groups=[r.group for r in extractions.values()], seed=seed)
     finished = time.perf_counter()
     parts = cached_split(cache)
-    cache.unlink()
+    delete_cache(cache)
     return {
         "seconds": finished - began, "extract_seconds": extracted - began, "heads_seconds": finished - extracted,
         "engine": next(iter(extractions.values())).engine, "parts": parts,
@@ -143,7 +144,7 @@ def main() -> None:
     parts = stratified_split(dataset.labels, dataset.fingerprint().content_hashes)  # = the cache's default split
     for backbone, weights in BACKBONES.items():
         featcache.extract(DATA, backbone, work / "warm-up.h5", weights=weights)  # one-time conversions and exports
-    (work / "warm-up.h5").unlink()
+    delete_cache(work / "warm-up.h5")
 
     baseline_runs, featcache_runs = [], []
     for seed in range(args.repeats):  # interleaved: load changes hit both alike

@@ -52,10 +52,8 @@ def peak_rss_mib() -> float:
 
 def write_synthetic_cache(path: Path, rows: int, dim: int, block: int = 16384, seed: int = 0) -> None:
     """A featcache cache (one group, float16 features) of a Gaussian mixture with a linear
-    valence/arousal target, written block by block (memory O(block x dim))."""
-    import h5py
-
-    from featcache.cache import Records, _write_records
+    valence/arousal target (made in memory: 2 bytes per value), stored in 256-row chunks."""
+    from featcache.store import Records, writer_lock, writing_view
 
     fixed = np.random.default_rng(12345)
     centres = fixed.normal(size=(N_CLASSES, dim)) * 0.15
@@ -64,28 +62,25 @@ def write_synthetic_cache(path: Path, rows: int, dim: int, block: int = 16384, s
     labels = rng.integers(0, N_CLASSES, rows).astype(np.int16)
     targets = np.empty((rows, 2), dtype=np.float32)
     failed = np.array([r for r in FAILED_ROWS if r < rows], dtype=np.int64)
-    with h5py.File(path, "w") as handle:
-        records = Records(ids=[f"r{i}" for i in range(rows)], paths=[f"synthetic/{i}.jpg" for i in range(rows)],
-                          labels=labels, valence=np.zeros(rows), arousal=np.zeros(rows), landmarks=None,
-                          content_hashes=[""] * rows, class_names=[f"class{k}" for k in range(N_CLASSES)],
-                          fingerprint="synthetic-scale", layout="synthetic", root="/synthetic")
-        _write_records(handle, records)
-        group = handle.create_group("groups/synthetic-scale")
-        group.attrs["config"] = json.dumps({"backbone": "synthetic", "taps": ["last"], "weights": "none",
-                                            "feature_dim": dim})
-        view = group.create_group("original")
-        features = view.create_dataset("features", shape=(rows, dim), dtype=np.float16, chunks=(256, dim))
+    features = np.empty((rows, dim), dtype=np.float16)
+    for start in range(0, rows, block):
+        stop = min(start + block, rows)
+        X = centres[labels[start:stop]] + rng.normal(size=(stop - start, dim))
+        targets[start:stop] = np.tanh(X @ weights + 0.2 * rng.normal(size=(stop - start, 2)))
+        X = X.astype(np.float16)
+        X[failed[(failed >= start) & (failed < stop)] - start] = np.nan
+        features[start:stop] = X
+    records = Records(ids=[f"r{i}" for i in range(rows)], paths=[f"synthetic/{i}.jpg" for i in range(rows)],
+                      labels=labels, valence=targets[:, 0], arousal=targets[:, 1], landmarks=None,
+                      content_hashes=[""] * rows, class_names=[f"class{k}" for k in range(N_CLASSES)],
+                      fingerprint="synthetic-scale", layout="synthetic", root="/synthetic")
+    config = {"backbone": "synthetic", "taps": ["last"], "weights": "none", "feature_dim": dim, "dtype": "float16"}
+    with writer_lock(path), writing_view(path, "synthetic-scale", "original", features.shape, np.float16,
+                                         group_attrs={"config": json.dumps(config)}, failed=failed,
+                                         reasons=["synthetic failure"] * len(failed), records=records,
+                                         chunks=(256, dim)) as dataset:
         for start in range(0, rows, block):
-            stop = min(start + block, rows)
-            X = centres[labels[start:stop]] + rng.normal(size=(stop - start, dim))
-            targets[start:stop] = np.tanh(X @ weights + 0.2 * rng.normal(size=(stop - start, 2)))
-            X = X.astype(np.float16)
-            X[failed[(failed >= start) & (failed < stop)] - start] = np.nan
-            features[start:stop] = X
-        handle["records/valence"][...] = targets[:, 0]
-        handle["records/arousal"][...] = targets[:, 1]
-        view.create_dataset("failed_indices", data=failed)
-        view.create_dataset("failed_reasons", data=["synthetic failure"] * len(failed), dtype=h5py.string_dtype())
+            dataset[start : start + block] = features[start : start + block]
 
 
 # ------------------------------------------------------------ one fit, measured

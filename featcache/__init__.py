@@ -27,9 +27,11 @@ _PUBLIC = {
     "WeightsError": "featcache.errors",
     "extract": "featcache.extraction",
     "ExtractResult": "featcache.extraction",
-    "merge": "featcache.shards",
+    "merge": "featcache.store",
+    "remove": "featcache.store",
+    "upgrade": "featcache.store",
     "extract_on_ray": "featcache.ray_engine",
-    "MergeResult": "featcache.shards",
+    "MergeResult": "featcache.store",
     "load": "featcache.reading",
     "open_features": "featcache.reading",
     "info": "featcache.reading",
@@ -47,6 +49,7 @@ _PUBLIC = {
     "load_model": "featcache.model",
     "FeatcacheError": "featcache.errors",
     "ModelError": "featcache.errors",
+    "CacheError": "featcache.errors",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -20,6 +20,7 @@ import featcache
 from featcache.datasets import LAYOUTS
 from featcache.engines import ENGINES
 from featcache.export import EXPORT_FORMATS
+from featcache.store import DTYPES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
 
@@ -84,6 +85,7 @@ Layout = Enum("Layout", {name: name for name in ("auto", *LAYOUTS)}, type=str)
 # ray: featcache.ray_engine.extract_on_ray, one shard per Ray worker (the workers' engine is auto)
 EngineName = Enum("EngineName", {name: name for name in (*ENGINES, "ray")}, type=str)
 ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, type=str)
+Dtype = Enum("Dtype", {name: name for name in DTYPES}, type=str)
 
 
 class Precision(str, Enum):
@@ -138,6 +140,7 @@ def extract(
     on_error: OnError = typer.Option(OnError.skip, "--on-error", help="Unreadable images: skip and record, or fail."),
     layout: Layout = typer.Option(Layout.auto, "--layout", help="Force a dataset layout."),
     precision: Precision = typer.Option(Precision.float32, "--precision", help="mixed: float16 on GPU."),
+    dtype: Dtype = typer.Option(Dtype.float32, "--dtype", help="How features are stored (float16: half the disk)."),
     engine: EngineName = typer.Option(EngineName.auto, "--engine",
                                       help="auto: tensorflow on GPU, onnxruntime/openvino on CPU when installed; "
                                            "ray: one shard per Ray worker, then merged."),
@@ -156,7 +159,7 @@ def extract(
     options = dict(weights=None if weights.lower() == "none" else weights, taps=tap or None, pooling=pool.value,
                    batch_size=batch_size, image_size=image_size, flip=flip, crops=tuple(crop or ()),
                    on_error=on_error.value,
-                   precision=precision.value, layout=layout.value, progress=progress)
+                   precision=precision.value, dtype=dtype.value, layout=layout.value, progress=progress)
     if engine is EngineName.ray:
         if shard:
             fail("--engine ray makes one shard per worker itself; drop --shard")
@@ -184,6 +187,32 @@ def merge(
 
     with user_errors():
         result = featcache.merge(shards, out)
+    typer.echo(result.summary())
+
+
+@app.command()
+def upgrade(
+    cache: Path = typer.Argument(..., help="A cache written by an earlier featcache (format 1)."),
+) -> None:
+    """Convert a format 1 cache to format 2 in place (one file per view): featcache.upgrade(CACHE)."""
+    import featcache
+
+    with user_errors():
+        result = featcache.upgrade(cache)
+    typer.echo(result.summary())
+
+
+@app.command()
+def remove(
+    cache: Path = typer.Argument(..., help="A cache file."),
+    group: str = typer.Option(..., "--group", help="The group key (`featcache info CACHE` lists them)."),
+    view: Optional[str] = typer.Option(None, "--view", help="Only this view of the group (default: all of them)."),
+) -> None:
+    """Delete a group, or one of its views, and free its disk: featcache.remove(CACHE, GROUP, VIEW)."""
+    import featcache
+
+    with user_errors():
+        result = featcache.remove(cache, group, view)
     typer.echo(result.summary())
 
 
@@ -428,7 +457,7 @@ def format_info(summary: dict) -> str:
     """The human form of :func:`featcache.info`."""
     lines = [
         f"{summary['path']}: {summary['records']} records ({summary['dataset']['layout']} layout, "
-        f"{summary['dataset']['root']}), created {summary['created']}",
+        f"{summary['dataset']['root']}), format {summary['format']}, created {summary['created']}",
         "labels: " + ", ".join(f"{name} {count}" for name, count in summary["label_counts"].items()),
     ]
     for target in ("valence", "arousal"):
@@ -447,7 +476,9 @@ def format_info(summary: dict) -> str:
             f"precision {config['precision']}; TensorFlow {group['tensorflow_version']}, Keras {group['keras_version']}"
         )
         for view, details in group["views"].items():
-            lines.append(f"  {view}: features {' x '.join(map(str, details['shape']))}, "
+            stored = (f", in {Path(details['file']).name} ({details['bytes'] / 2**20:,.1f} MiB)"
+                      if details["file"] else "")
+            lines.append(f"  {view}: features {' x '.join(map(str, details['shape']))} {details['dtype']}{stored}, "
                          f"{len(details['failed'])} unreadable, {details['seconds']:.1f} s, "
                          f"{details.get('engine', 'tensorflow')} on {details['device']}")
             for failure in details["failed"]:

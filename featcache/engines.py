@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 
 from ._home import featcache_home
 from .errors import FeatcacheError
+from .files import atomic_file
 
 ENGINES = ("auto", "tensorflow", "onnxruntime", "openvino")
 AGREEMENT = 1e-4  # largest |engine - tensorflow| / largest |tensorflow| accepted on the probe batch
@@ -196,15 +196,11 @@ def export_onnx(extractor) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     model = extractor.model
     model(probe_pixels(extractor.input_size, 1), training=False)  # Keras exports only models that were called
-    handle, temporary = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
-    os.close(handle)
     try:
-        with warnings.catch_warnings():
+        with atomic_file(path) as temporary, warnings.catch_warnings():  # never a truncated model
             warnings.simplefilter("ignore")  # tf2onnx's own FutureWarnings under numpy 2
-            model.export(temporary, format="onnx", verbose=False)
-        os.replace(temporary, path)  # a killed export never leaves a truncated model behind
+            model.export(str(temporary), format="onnx", verbose=False)
     except Exception as error:
-        Path(temporary).unlink(missing_ok=True)
         raise EngineError(f"could not export {extractor.name} to ONNX ({type(error).__name__}: {error}); "
                           "use --engine tensorflow") from error
     return path

@@ -16,3 +16,11 @@ class WeightsError(FeatcacheError, ValueError):
 
 class ModelError(FeatcacheError, ValueError):
     """A saved model cannot be made, loaded or applied as asked."""
+
+
+class CacheError(FeatcacheError, ValueError):
+    """A cache cannot be used as asked; the message says which file and what to do."""
+
+
+class CacheLocked(CacheError):
+    """Another process is writing the cache."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 
 from .errors import ModelError
+from .files import atomic_file, replace_folder
 from .views import parse_view
 
 if TYPE_CHECKING:  # the command line imports this module for EXPORT_FORMATS: nothing heavy at import
@@ -49,15 +50,17 @@ def export_model(model: "Model", out: Union[str, os.PathLike], format: str = "on
     _check_target(out, format)
     network = build_network(model)
     network(np.zeros((1, 32, 32, 3), np.uint8))  # Keras exports only models that were called
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
-        staged = Path(tmp) / out.name
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf2onnx's FutureWarnings under numpy 2
-            network.export(str(staged), format="onnx" if format == "onnx" else "tf_saved_model", verbose=False)
-        if out.is_dir():  # an earlier SavedModel (checked above): set aside, removed with the temporary folder
-            os.replace(out, Path(tmp) / "replaced")
-        os.replace(staged, out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf2onnx's FutureWarnings under numpy 2
+        if format == "onnx":
+            with atomic_file(out) as temporary:
+                network.export(str(temporary), format="onnx", verbose=False)
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as folder:
+            staged = Path(folder) / out.name
+            network.export(str(staged), format="tf_saved_model", verbose=False)
+            replace_folder(staged, out)  # an earlier SavedModel (checked above) is removed after
     return out
 
 
@@ -92,7 +95,7 @@ def build_network(model: "Model"):
         name = source.key.replace("-", "_")
         network = keras.Model(extractor.model.input, extractor.model.output, name=f"features_{name}")  # a unique name
         views = SourceViews(source.input_size, source.views, name=f"views_{name}")(images)
-        features[source.key] = ViewMean(len(source.views), name=f"mean_{name}")(network(views))
+        features[source.key] = ViewMean(len(source.views), source.dtype, name=f"mean_{name}")(network(views))
     outputs = {}
     networks: dict[int, object] = {}
     for task, part in model.tasks.items():
@@ -207,13 +210,17 @@ def _layers():
 
 
     class ViewMean(keras.layers.Layer):
-        """(views x b, d) -> (b, d): the mean of each image's views."""
+        """(views x b, d) -> (b, d): the mean of each image's views, each rounded first to the
+        precision the cache stored them in (``stored``)."""
 
-        def __init__(self, n_views: int, **kwargs):
+        def __init__(self, n_views: int, stored: str = "float32", **kwargs):
             super().__init__(**kwargs)
             self.n_views = int(n_views)
+            self.stored = stored
 
         def call(self, features):
+            if self.stored != "float32":
+                features = tf.cast(tf.cast(features, self.stored), "float32")
             return tf.reduce_mean(tf.reshape(features, (self.n_views, -1, features.shape[-1])), axis=0)
 
         def compute_output_shape(self, input_shape):

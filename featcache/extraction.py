@@ -2,7 +2,7 @@
 
 :func:`extract` is idempotent (a configuration already cached costs no extraction),
 resumable (a killed run continues where its last checkpoint stopped) and safe (see
-:mod:`featcache.cache`).
+:mod:`featcache.store.writer`).
 """
 
 from __future__ import annotations
@@ -16,23 +16,32 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 
 from . import __version__
-from .cache import (
+from .store import (
+    DTYPES,
     PartialWriter,
     Records,
+    Shard,
+    ShardSpec,
     check_dataset,
-    commit,
+    check_target,
+    check_writable,
+    commit_extraction,
     group_attrs,
     group_key,
     has_view,
     now,
-    partial_path,
+    parse_shard,
+    shard_attrs,
+    shard_file_name,
+    shard_rows,
+    tidy,
+    with_dtype,
     writer_lock,
 )
 from .datasets import Dataset, open_dataset
 from .engines import Engine, build_engine, choose_engine
 from .errors import FeatcacheError
 from .progress import progress_bar
-from .shards import Shard, ShardSpec, check_target, parse_shard, shard_attrs, shard_file_name, shard_rows
 from .views import view_crops, view_names, view_pixels
 
 # How often a running extraction makes its progress durable (a killed run resumes from
@@ -117,6 +126,7 @@ def extract(
     crops: Sequence[float] = (),
     on_error: str = "skip",
     precision: str = "float32",
+    dtype: str = "float32",
     layout: str = "auto",
     engine: str = "auto",
     shard: ShardSpec = None,
@@ -130,16 +140,19 @@ def extract(
     views (and their mirror images with ``flip``): see :mod:`featcache.views`. Views
     already cached are not extracted again. ``on_error="skip"`` records unreadable images in the
     cache and goes on; ``"fail"`` stops at the first, naming it. ``precision="mixed"``
-    computes in float16 on a GPU (bfloat16 on a CPU); features are stored as float32.
+    computes in float16 on a GPU (bfloat16 on a CPU). ``dtype="float16"`` stores the features
+    in half precision (half the disk; a group of its own, as the values differ).
     ``engine``: ``"auto"`` (TensorFlow on a GPU, ONNX Runtime or OpenVINO on a CPU when
     installed and agreeing with TensorFlow), or one of :data:`featcache.engines.ENGINES`.
     ``shard="K/N"`` (or ``(K, N)``) extracts only the K-th of N contiguous blocks of records
-    into a cache of its own, for :func:`featcache.merge` (see :mod:`featcache.shards`).
+    into a cache of its own, for :func:`featcache.merge` (see :mod:`featcache.store.shards`).
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be 'float32' or 'mixed', got {precision!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     choose_engine(engine, precision)  # a bad name fails before any work
@@ -151,9 +164,11 @@ def extract(
     with writer_lock(cache):
         records = _records(dataset)
         check_dataset(cache, records.fingerprint)
+        check_writable(cache)
         check_target(cache, shard)
+        tidy(cache)
         extractor = load_extractor(backbone, weights, taps, pooling, image_size, precision)
-        config = {**extractor.config(), "precision": precision}
+        config = with_dtype({**extractor.config(), "precision": precision}, dtype)
         key = group_key(config)
         views = tuple(v for v in wanted if not has_view(cache, key, v))
         result = ExtractResult(path=cache, group=key, views=views, device=_device())
@@ -161,7 +176,7 @@ def extract(
             return result
         runner = build_engine(extractor, engine, precision)
         result.engine = runner.name
-        partial = PartialWriter(partial_path(cache, key), config, records.fingerprint, views, len(dataset), rows)
+        partial = PartialWriter(cache, key, config, records.fingerprint, views, len(dataset), rows)
         try:
             _run(extractor, runner, dataset, partial, result, batch_size, on_error, progress)
         finally:
@@ -172,7 +187,7 @@ def extract(
                  "device": result.device, "batch_size": batch_size, "pixels": PIXELS.name, **runner.record(),
                  "created": now(),
                  **shard_attrs(shard, len(dataset))}
-        commit(cache, partial.path, key, _group_attrs(config), records, stats)
+        commit_extraction(cache, key, _group_attrs(config), records, stats)
         return result
 
 

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence, Union
 
 import numpy as np
 
-from .cache import CacheError, open_cache
+from .store import CacheError, open_cache
 from .reading import FeatureSet, load, select_group
 from .views import how_to_extract, parse_view
 
@@ -27,8 +27,8 @@ def _group_view(cache: Path, key: str, view: ViewSpec) -> tuple[FeatureSet, list
     and the names of the views it is made of."""
     if isinstance(view, str) and view != MEAN:
         return load(cache, group=key, view=view), [view]
-    with open_cache(cache) as handle:
-        held = list(handle[f"groups/{key}"])
+    with open_cache(cache) as reader:
+        held = reader.views(key)
     names = held if view == MEAN else [name for name in view if name in held]
     if not names:
         raise CacheError(f"{cache}: group {key} holds none of the views {list(view)} (it has {', '.join(held)}); "
@@ -81,9 +81,10 @@ def combine(
             parse_view(name)  # an unknown name fails here, naming the choices
     if not groups:
         raise ValueError("name at least one group to combine")
-    with open_cache(cache) as handle:
-        keys = [select_group(handle, cache, None, g) if g in handle.get("groups", {}) else
-                select_group(handle, cache, g, None) for g in groups]
+    with open_cache(cache) as reader:
+        held = reader.groups()
+        keys = [select_group(reader, cache, None, g) if g in held else select_group(reader, cache, g, None)
+                for g in groups]
     if len(set(keys)) != len(keys):
         raise CacheError(f"{cache}: a group is named twice in {list(groups)}")
     return _joined(keys, [_group_view(cache, key, view) for key in keys], view)

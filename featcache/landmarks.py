@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 from typing import Union
 
-import h5py
 import numpy as np
 
 from . import __version__
-from .cache import group_attrs, group_key, now, open_cache, rewrite, writer_lock
+from .store import CacheError, add_view, group_attrs, group_key, now, open_cache, writer_lock
 
 N_POINTS = 68
 RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
@@ -52,30 +51,23 @@ def add_landmark_group(cache: Union[str, Path]) -> str:
     Records without landmarks are recorded as failed rows (left out when loading). Adding
     the group again is a no-op. Raises CacheError if the cache has no landmarks at all.
     """
-    from .cache import CacheError
-
     cache = Path(cache)
     began = time.perf_counter()
     with writer_lock(cache):
-        with open_cache(cache) as handle:
-            if "landmarks" not in handle["records"]:
+        with open_cache(cache) as reader:
+            if not reader.has_column("landmarks"):
                 raise CacheError(f"{cache}: its dataset has no landmarks (AffectNet's *_lnd.npy); "
                                  "landmark features need them")
-            features = landmark_features(handle["records/landmarks"][()])
+            features = landmark_features(reader.column("landmarks"))
             config = {**CONFIG, "feature_dim": int(features.shape[1])}
             key = group_key(config)
-            if f"groups/{key}" in handle:
+            if key in reader.groups():
                 return key
         failed = np.flatnonzero(~np.isfinite(features).all(axis=1))
         features[failed] = 0.0
-        with rewrite(cache) as handle:
-            group = handle.create_group(f"groups/{key}")
-            group.attrs.update(group_attrs(config, featcache_version=__version__, tensorflow_version="n/a",
-                                           keras_version="n/a"))
-            view = group.create_group("original")
-            view.create_dataset("features", data=features)
-            view.create_dataset("failed_indices", data=failed.astype(np.int64))
-            view.create_dataset("failed_reasons", data=[NO_LANDMARKS] * len(failed), dtype=h5py.string_dtype())
-            view.attrs.update({"complete": True, "seconds": time.perf_counter() - began, "device": "CPU",
-                               "engine": "numpy", "n_failed": len(failed), "created": now()})
+        attrs = group_attrs(config, featcache_version=__version__, tensorflow_version="n/a", keras_version="n/a")
+        add_view(cache, key, "original", features, group_attrs=attrs, failed=failed,
+                 reasons=[NO_LANDMARKS] * len(failed),
+                 stats={"complete": True, "seconds": time.perf_counter() - began, "device": "CPU",
+                        "engine": "numpy", "created": now()})
     return key

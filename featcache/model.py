@@ -21,7 +21,6 @@ whose weights no longer have the recorded digest.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 import zipfile
@@ -35,15 +34,16 @@ import heads
 import metrics
 
 from . import __version__
-from .cache import now, open_cache
 from .errors import ModelError
 from .experiment import TASKS, predict_task, run_head, targets
 from .feature_sets import ViewSpec, combine, combine_views
+from .files import replace_folder
 from .inference import FeatureRunner, array_features, file_features, image_files
 from .predictions import ImagePredictions, Predictions, WrittenPredictions, collect, columns, joined, write_csv
 from .reading import FeatureSet, info
 from .sources import Source, extract_command, sources_of
 from .splits import TEST, cached_split
+from .store import now, open_cache
 
 FORMAT = "featcache.model/1"
 MANIFEST = "model.json"
@@ -302,7 +302,7 @@ class Model:
                 "training": dict(self.training),
             }
             (temporary / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_plain) + "\n")
-            _replace_folder(temporary, path)
+            replace_folder(temporary, path)
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
         return path
@@ -417,8 +417,8 @@ def _head_spec(spec: HeadSpec) -> tuple[str, dict]:
 
 
 def _class_names(cache: Path) -> list[str]:
-    with open_cache(cache) as handle:
-        return json.loads(handle.attrs["class_names"])
+    with open_cache(cache) as reader:
+        return reader.class_names
 
 
 def _class_map(theirs: Sequence[str], ours: Sequence[str]) -> np.ndarray:
@@ -446,23 +446,6 @@ def _is_model_folder(path: Path) -> bool:
         return json.loads((path / MANIFEST).read_text()).get("format") == FORMAT
     except (OSError, ValueError, AttributeError):
         return False
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Put the folder ``new`` in ``target``'s place; an old model there is removed only after, and
-    put back if the new one cannot take its place."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-        os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except OSError:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _plain(value):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
+
+from .files import atomic_file
 
 # One streamed batch: record indices, their predictions (None when the batch holds only
 # unreadable images), and [(index, reason)] for the unreadable images among or before them.
@@ -139,19 +140,11 @@ def write_csv(out: Union[str, os.PathLike], shown: Sequence[str], batches: Itera
               left_out: Sequence[str] = ()) -> WrittenPredictions:
     """Stream the batches' rows to ``out`` (a temporary file beside it, renamed when complete)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(handle)
-    temporary = Path(name)
     failed = 0
-    try:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            for batch in batches:
-                writer.writerows(_rows(shown, batch, len(header)))
-                failed += len(batch[2])
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_file(out) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for batch in batches:
+            writer.writerows(_rows(shown, batch, len(header)))
+            failed += len(batch[2])
     return WrittenPredictions(out, len(shown), failed, tuple(left_out))

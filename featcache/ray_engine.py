@@ -24,18 +24,14 @@ import json
 import os
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-import h5py
-
-from .cache import has_view, writer_lock
 from .datasets import Dataset, open_dataset
 from .engines import EngineError
 from .extraction import ExtractResult, default_cache_path
-from .shards import Shard, merge, shard_file_name
+from .store import CacheError, Shard, has_view, merge, open_cache, shard_file_name
 from .views import view_names
 
 RAY_INSTALL = 'pip install "featcache[ray]"'
@@ -134,9 +130,9 @@ def _check_out(out: Path, shards: list[Path]) -> None:
     if not out.exists():
         return
     try:
-        with h5py.File(out, "r") as handle:
-            made_from = json.loads(handle.attrs.get("merged_from", "[]"))
-    except OSError:
+        with open_cache(out) as reader:
+            made_from = json.loads(reader.attrs.get("merged_from", "[]"))
+    except CacheError:
         made_from = None
     if made_from != [path.name for path in shards]:
         raise ValueError(f"{out} exists and is not the merge of {len(shards)} Ray workers' shards "
@@ -185,16 +181,7 @@ def _gather(ray, calls: list, progress: bool) -> list[ExtractResult]:
 
 def _merge_into(shards: list[Path], out: Path) -> None:
     """Merge the shards into ``out``; an existing ``out`` (their previous merge) is replaced atomically."""
-    if not out.exists():
-        merge(shards, out)
-        return
-    fresh = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.merging.h5")
-    try:
-        merge(shards, fresh)
-        with writer_lock(out):
-            os.replace(fresh, out)
-    finally:
-        fresh.unlink(missing_ok=True)
+    merge(shards, out, replace=out.exists())
 
 
 def _combined(out: Path, results: list[ExtractResult], workers: int, seconds: float) -> ExtractResult:

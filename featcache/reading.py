@@ -3,16 +3,14 @@ the same with the features left on disk, :func:`info` a summary."""
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
-import h5py
 import numpy as np
 
-from .cache import CacheError, open_cache
+from .store import CacheError, CacheReader, View, open_cache
 from .views import how_to_extract
 
 
@@ -47,13 +45,9 @@ class FeatureSet:
         return np.column_stack([self.valence, self.arousal])
 
 
-def _groups(handle: h5py.File) -> dict[str, dict]:
-    return {key: json.loads(group.attrs["config"]) for key, group in handle.get("groups", {}).items()}
-
-
-def select_group(handle: h5py.File, cache: Path, backbone: Optional[str], group: Optional[str]) -> str:
+def select_group(reader: CacheReader, cache: Path, backbone: Optional[str], group: Optional[str]) -> str:
     """The one group key that matches, or a CacheError listing what there is."""
-    groups = _groups(handle)
+    groups = reader.groups()
     available = "; ".join(f"{key} (taps {', '.join(cfg['taps'])}, weights {cfg['weights']})"
                           for key, cfg in groups.items()) or "none yet"
     if group is not None:
@@ -83,9 +77,9 @@ def load(
     otherwise name the ``group`` key (``featcache info`` lists them).
     """
     cache = Path(path)
-    with open_cache(cache) as handle:
-        return _feature_set(handle, cache, backbone, group, view, include_failed,
-                            lambda features, keep: features[()][keep])
+    with open_cache(cache) as reader:
+        return _feature_set(reader, cache, backbone, group, view, include_failed,
+                            _rows_in_memory)
 
 
 @contextmanager
@@ -112,86 +106,97 @@ def open_features(
     from heads.chunked import RowSubset
 
     cache = Path(path)
-    with open_cache(cache) as handle:
-        yield _feature_set(handle, cache, backbone, group, view, False, RowSubset)
+    with open_cache(cache) as reader:
+        yield _feature_set(reader, cache, backbone, group, view, False, RowSubset)
+
+
+def _rows_in_memory(features, keep: np.ndarray) -> np.ndarray:
+    """The kept rows of a stored view, read whole, as float32 (a float16 view is widened)."""
+    rows = np.asarray(features[()], dtype=np.float32)
+    return rows if keep.all() else rows[keep]
 
 
 def _feature_set(
-    handle: h5py.File,
+    reader: CacheReader,
     cache: Path,
     backbone: Optional[str],
     group: Optional[str],
     view: str,
     include_failed: bool,
-    rows_of: Callable[[h5py.Dataset, np.ndarray], np.ndarray],
+    rows_of: Callable[[object, np.ndarray], np.ndarray],
 ) -> FeatureSet:
     """The FeatureSet of one group and view; ``rows_of(dataset, keep)`` gives its features."""
-    key = select_group(handle, cache, backbone, group)
-    views = handle[f"groups/{key}"]
-    if view not in views:
-        raise CacheError(f"{cache}: group {key} has no {view!r} view (it has {', '.join(views)}); "
+    key = select_group(reader, cache, backbone, group)
+    held = reader.views(key)
+    if view not in held:
+        raise CacheError(f"{cache}: group {key} has no {view!r} view (it has {', '.join(held)}); "
                          f"{how_to_extract(view)}")
-    dataset = views[f"{view}/features"]
-    failed = views[f"{view}/failed_indices"][()]
-    keep = np.ones(dataset.shape[0], dtype=bool)
+    stored = reader.view(key, view)
+    keep = np.ones(stored.features.shape[0], dtype=bool)
     if not include_failed:
-        keep[failed] = False
-    records = handle["records"]
-    column = lambda name: records[name][()][keep] if name in records else None  # noqa: E731
+        keep[stored.failed_indices] = False
+    column = lambda name: None if (values := reader.column(name)) is None else values[keep]  # noqa: E731
     return FeatureSet(
-        features=rows_of(dataset, keep),
+        features=rows_of(stored.features, keep),
         labels=column("labels"),
         valence=column("valence"),
         arousal=column("arousal"),
-        ids=records["ids"].asstr()[()][keep],
-        paths=records["paths"].asstr()[()][keep],
-        content_hashes=column("content_hashes").astype(str),
+        ids=column("ids"),
+        paths=column("paths"),
+        content_hashes=column("content_hashes"),
         landmarks=column("landmarks"),
         index=np.flatnonzero(keep),
-        class_names=tuple(json.loads(handle.attrs["class_names"])),
+        class_names=tuple(reader.class_names),
         group=key,
         view=view,
-        config=json.loads(views.attrs["config"]),
+        config=reader.groups()[key],
     )
 
 
 def info(path: Union[str, Path]) -> dict:
     """A plain summary of a cache: records, label counts, groups, views, failures."""
     cache = Path(path)
-    with open_cache(cache) as handle:
-        records = handle["records"]
-        labels = records["labels"][()]
-        class_names = json.loads(handle.attrs["class_names"])
+    with open_cache(cache) as reader:
+        labels = reader.column("labels")
+        paths = reader.column("paths")
+        class_names = reader.class_names
         counts = {name: int(np.sum(labels == i)) for i, name in enumerate(class_names)}
         if np.any(labels < 0):
             counts["(unlabelled)"] = int(np.sum(labels < 0))
+        attrs = reader.attrs
         summary = {
             "path": str(cache),
-            "records": int(handle.attrs["n_records"]),
-            "dataset": {"layout": handle.attrs["dataset_layout"], "root": handle.attrs["dataset_root"],
-                        "fingerprint": handle.attrs["dataset_fingerprint"]},
-            "created": handle.attrs["created"],
+            "format": reader.format,
+            "records": reader.n_records,
+            "dataset": {"layout": attrs["dataset_layout"], "root": attrs["dataset_root"],
+                        "fingerprint": attrs["dataset_fingerprint"]},
+            "created": attrs["created"],
             "label_counts": counts,
-            "valence": _present(records["valence"][()]),
-            "arousal": _present(records["arousal"][()]),
-            "landmarks": "landmarks" in records,
+            "valence": _present(reader.column("valence")),
+            "arousal": _present(reader.column("arousal")),
+            "landmarks": reader.has_column("landmarks"),
+            "splits": reader.splits(),
             "groups": {},
         }
-        for key, group in handle.get("groups", {}).items():
-            entry = {name: _plain(value) for name, value in group.attrs.items() if name != "config"}
-            entry["config"] = json.loads(group.attrs["config"])
-            entry["views"] = {}
-            for view, node in group.items():
-                entry["views"][view] = {
-                    "shape": list(node["features"].shape),
-                    "failed": [
-                        {"path": str(records["paths"].asstr()[int(i)]), "reason": reason}
-                        for i, reason in zip(node["failed_indices"][()], node["failed_reasons"].asstr()[()])
-                    ],
-                    **{name: _plain(value) for name, value in node.attrs.items()},
-                }
+        for key, config in reader.groups().items():
+            entry = {name: _plain(value) for name, value in reader.group_attrs(key).items() if name != "config"}
+            entry["config"] = config
+            entry["views"] = {name: _view_summary(reader.view(key, name), paths) for name in reader.views(key)}
             summary["groups"][key] = entry
         return summary
+
+
+def _view_summary(view: View, paths: np.ndarray) -> dict:
+    """Shape, storage, failures and attributes of one view."""
+    return {
+        "shape": list(view.features.shape),
+        "dtype": str(view.features.dtype),
+        "file": str(view.file) if view.file is not None else None,
+        "bytes": view.file.stat().st_size if view.file is not None else None,
+        "failed": [{"path": str(paths[int(i)]), "reason": reason}
+                   for i, reason in zip(view.failed_indices, view.failed_reasons)],
+        **{name: _plain(value) for name, value in view.attrs.items()},
+    }
 
 
 def _present(values: np.ndarray) -> dict:

@@ -95,12 +95,14 @@ def prepare(
     recipe: Recipe = AFFECT,
     *,
     weights: Optional[Mapping[str, str]] = None,
+    dtype: str = "float32",
     progress: bool = False,
 ) -> list[str]:
     """Extract every group and view of the recipe that the cache lacks (flipped and cropped
     views when the recipe averages them) and add landmarks if asked; returns the group keys
     in order. Every backbone is built first, so missing weights fail before any extraction.
-    ``weights``: backbone name -> weights (default each backbone's pretrained ones)."""
+    ``weights``: backbone name -> weights (default each backbone's pretrained ones); ``dtype``:
+    how the features are stored (``featcache.extract``)."""
     from .backbones import load_backbone
     from .extraction import extract
     from .landmarks import add_landmark_group
@@ -112,7 +114,7 @@ def prepare(
     for part in recipe.extractions:
         result = extract(data, part.backbone, cache, weights=chosen[part.backbone],
                          taps=list(part.taps), image_size=part.image_size, flip=recipe.view == "mean",
-                         crops=part.crops if recipe.view == "mean" else (),
+                         crops=part.crops if recipe.view == "mean" else (), dtype=dtype,
                          progress=progress)
         keys.append(result.group)
     if recipe.landmarks:

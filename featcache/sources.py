@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import ModelError
 from .feature_sets import mean_of_views
+from .store import stored_dtype
 from .views import view_crops
 
 
@@ -40,13 +41,20 @@ class Source:
         return str(self.config.get("precision", "float32"))
 
     @property
+    def dtype(self) -> str:
+        """How the cache stored its features (float16 ones are rounded the same way here)."""
+        return stored_dtype(self.config)
+
+    @property
     def crops(self) -> tuple[float, ...]:
         """The centre-crop fractions its views need, largest first."""
         return view_crops(self.views)
 
     def average(self, per_view: Sequence[np.ndarray]) -> np.ndarray:
-        """The source's features from its views' features, as :func:`featcache.combine` averages them."""
-        return np.asarray(per_view[0], np.float32) if len(per_view) == 1 else mean_of_views(per_view)
+        """The source's features from its views' features, stored as the cache stores them and
+        averaged as :func:`featcache.combine` averages them."""
+        stored = [np.asarray(np.asarray(view, self.dtype), np.float32) for view in per_view]
+        return stored[0] if len(stored) == 1 else mean_of_views(stored)
 
     def describe(self) -> str:
         """One line for people."""
@@ -88,4 +96,6 @@ def extract_command(source: Source) -> str:
     options += [f"--crop {crop:g}" for crop in source.crops]
     if source.precision != "float32":
         options.append(f"--precision {source.precision}")
+    if source.dtype != "float32":
+        options.append(f"--dtype {source.dtype}")
     return "featcache extract --data DATA --out CACHE " + " ".join(options)

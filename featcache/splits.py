@@ -2,7 +2,7 @@
 
 Splits are stratified by class and keep byte-identical images (same content hash)
 in the same part, so a duplicate can never sit in training and test at once. They
-are seeded, stored in the cache (``/splits/<name>``) and read back by experiments.
+are seeded, stored in the cache (as a named split) and read back by experiments.
 """
 
 from __future__ import annotations
@@ -88,23 +88,31 @@ def cached_split(
     Every backbone and head evaluated on this cache then shares the same test part.
     Asking for a stored name with other fractions or seed is refused.
     """
-    from .cache import CacheError, open_cache, rewrite, writer_lock
+    from .store import add_split, open_cache, writer_lock
 
     cache = Path(cache)
     wanted = {"fractions": [float(f) for f in fractions], "seed": int(seed)}
-    with open_cache(cache) as handle:
-        if f"splits/{name}" in handle:
-            stored = handle[f"splits/{name}"]
-            settings = {"fractions": [float(f) for f in stored.attrs["fractions"]], "seed": int(stored.attrs["seed"])}
-            if settings != wanted:
-                raise CacheError(f"{cache}: split {name!r} was made with {settings}, not {wanted}; "
-                                 "use another split name")
-            return stored[()]
-        labels = handle["records/labels"][()]
-        hashes = handle["records/content_hashes"][()].astype(str)
-    parts = stratified_split(labels, hashes, fractions, seed)
-    with writer_lock(cache), rewrite(cache) as handle:
-        dataset = handle.create_dataset(f"splits/{name}", data=parts, dtype=np.int8)
-        dataset.attrs.update({**wanted, "method": "stratified by class, byte-identical images together",
-                              "parts": json.dumps(PART_NAMES)})
-    return parts
+    with open_cache(cache) as reader:
+        stored = reader.split(name)
+        labels, hashes = reader.column("labels"), reader.column("content_hashes")
+    if stored is None:
+        with writer_lock(cache):
+            with open_cache(cache) as reader:
+                stored = reader.split(name)  # stored meanwhile by another process?
+            if stored is None:
+                parts = stratified_split(labels, hashes, fractions, seed)
+                attrs = {**wanted, "method": "stratified by class, byte-identical images together",
+                         "parts": json.dumps(PART_NAMES)}
+                add_split(cache, name, parts, attrs)
+                stored = parts, attrs
+    _check_settings(cache, name, stored[1], wanted)
+    return stored[0]
+
+
+def _check_settings(cache: Path, name: str, attrs: dict, wanted: dict) -> None:
+    """Refuse a stored split asked for with other fractions or seed."""
+    from .store import CacheError
+
+    settings = {"fractions": [float(f) for f in attrs["fractions"]], "seed": int(attrs["seed"])}
+    if settings != wanted:
+        raise CacheError(f"{cache}: split {name!r} was made with {settings}, not {wanted}; use another split name")

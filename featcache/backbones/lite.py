@@ -13,7 +13,6 @@ import importlib.metadata
 import os
 import re
 import string
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +26,7 @@ from featcache.backbones.preprocessing import preprocess_input as preprocess_mod
 from featcache.backbones.pth import read_state_dict, sha256_file
 from featcache.backbones.registry import BuilderWeights, register
 from featcache.backbones.weights_file import load_weights_strictly
+from featcache.files import atomic_file
 
 INPUT_SIZES = {0: 224, 1: 240, 2: 260}
 PTH_VERSION = "0.1.0"
@@ -284,17 +284,13 @@ def _convert(variant: int, dest: Path) -> None:
     state_dict = read_state_dict(pth)
     model = build_efficientnet_lite(variant, include_top=True, arch=arch_from_state_dict(state_dict))
     load_lite_weights(model, state_dict)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp.weights.h5")
-    os.close(fd)
-    try:
-        model.save_weights(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_file(dest) as temporary:
+        weights = temporary.with_name(temporary.name + ".weights.h5")  # Keras wants the suffix
+        try:
+            model.save_weights(weights)
+            os.replace(weights, temporary)
+        finally:
+            weights.unlink(missing_ok=True)
 
 
 def pretrained_lite(

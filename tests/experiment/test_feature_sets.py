@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import featcache
-from featcache.cache import CacheError
+from featcache.store import CacheError
 from featcache.cli import app
 from featcache.feature_sets import combine
 from featcache.landmarks import NO_LANDMARKS, add_landmark_group, landmark_features

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import featcache
-from featcache.cache import CacheError
+from featcache.store import CacheError
 from featcache.splits import TEST, TRAIN, VALIDATION, cached_split, stratified_folds, stratified_split
 from imagegen import make_affectnet_tree
 

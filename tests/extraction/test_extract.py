@@ -16,16 +16,18 @@ import tensorflow as tf
 from typer.testing import CliRunner
 
 import featcache
-from featcache.cache import CacheError, CacheLocked, partial_path, writer_lock
+from featcache.store import CacheError, CacheLocked, writer_lock
+from featcache.store.layout import data_folder, partial_path
 from featcache.cli import app
 from featcache.extraction import ExtractionError
+from cache_files import cache_digest, copy_cache
 from imagegen import make_affectnet_tree, make_class_folders, make_csv_manifest
 
 FACE = "fer_minixception"  # 64 px and 58k parameters: fast enough for every test
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return cache_digest(path)
 
 
 def decoded(paths, size):
@@ -115,8 +117,7 @@ def test_second_identical_run_does_no_work(affectnet, extracted):
 
 def test_another_configuration_adds_a_group_and_leaves_the_others(affectnet, extracted, tmp_path):
     out, _ = extracted
-    copy = tmp_path / "faces.h5"
-    copy.write_bytes(out.read_bytes())
+    copy = copy_cache(out, tmp_path / "faces.h5")
     first = featcache.load(copy, FACE)
     featcache.extract(affectnet.root, FACE, copy, weights=None, taps=["add_4:2"], batch_size=4)
     assert len(featcache.info(copy)["groups"]) == 2
@@ -223,8 +224,10 @@ def test_sigkill_part_way_then_resume_equals_an_uninterrupted_run(tmp_path):
     (candidate,) = partial.parent.glob(f"{backbone}-*.h5")
     with h5py.File(candidate, "r") as handle:  # never claims rows that were not written
         next_record = int(handle.attrs["next_record"])
-        rows = handle["original/features"][:next_record]
         failed = handle["failed_indices"][()]
+        (view_file,) = json.loads(handle.attrs["view_files"]).values()
+    with h5py.File(data_folder(killed) / view_file, "r") as handle:
+        rows = handle["view/features"][:next_record]
     written = np.setdiff1d(np.arange(next_record), failed)
     assert next_record >= claimed and np.isfinite(rows[written]).all()
 

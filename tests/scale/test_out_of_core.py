@@ -19,7 +19,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import featcache
 import heads
-from featcache.cache import Records, _write_records
+from featcache.store import Records, add_view
 from heads import RowSubset, StreamingLogisticHead, StreamingRidgeHead
 from synthetic_features import mixture
 
@@ -226,14 +226,8 @@ def write_cache(path, X, labels, va, failed):
     features = X.astype(np.float32)
     features[failed] = np.nan
     config = {"backbone": "synthetic", "taps": ["last"], "weights": "none", "feature_dim": X.shape[1]}
-    with h5py.File(path, "w") as handle:
-        _write_records(handle, records)
-        group = handle.create_group("groups/synthetic-0")
-        group.attrs["config"] = json.dumps(config)
-        view = group.create_group("original")
-        view.create_dataset("features", data=features, chunks=(50, X.shape[1]))
-        view.create_dataset("failed_indices", data=np.asarray(failed, dtype=np.int64))
-        view.create_dataset("failed_reasons", data=["unreadable"] * len(failed), dtype=h5py.string_dtype())
+    add_view(path, "synthetic-0", "original", features, group_attrs={"config": json.dumps(config)}, failed=failed,
+             reasons=["unreadable"] * len(failed), records=records)
 
 
 def test_open_features_leaves_features_on_disk_without_failed_rows(data, tmp_path):

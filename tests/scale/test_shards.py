@@ -11,16 +11,16 @@ import pytest
 from typer.testing import CliRunner
 
 import featcache
-from featcache.cache import CacheError, PartialWriter
 from featcache.cli import app
-from featcache.shards import Shard, parse_shard
+from featcache.store import CacheError, PartialWriter, Shard, data_folder, parse_shard
 from imagegen import make_affectnet_tree
 
+from cache_files import cache_digest, copy_cache
 from shard_setup import FACE, OPTIONS, faces, whole  # noqa: E402,F401 (module fixtures)
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return cache_digest(path)
 
 
 def shard_name(k: int, n: int = 3) -> str:
@@ -79,18 +79,19 @@ def test_more_shards_than_records_is_refused(faces, tmp_path):
 
 def test_partial_writer_holds_only_its_rows_and_never_resumes_another_shard(tmp_path):
     config = {"backbone": "b", "feature_dim": 2}
-    path = tmp_path / "p.h5"
-    writer = PartialWriter(path, config, "fp", ["original"], 20, range(7, 14))
-    assert writer.next_record == 7 and writer.handle["original/features"].shape == (7, 2)
+    cache = tmp_path / "p.h5"
+    writer = PartialWriter(cache, "b-1", config, "fp", ["original"], 20, range(7, 14))
+    assert writer.next_record == 7 and writer.features("original").shape == (7, 2)
     writer.write("original", np.array([7, 9]), np.ones((2, 2), np.float32))
     writer.checkpoint(10)
     writer.close()
-    resumed = PartialWriter(path, config, "fp", ["original"], 20, range(7, 14))
-    rows = resumed.handle["original/features"][()]
+    resumed = PartialWriter(cache, "b-1", config, "fp", ["original"], 20, range(7, 14))
+    rows = resumed.features("original")[()]
     assert resumed.next_record == 10 and (rows[[0, 2]] == 1).all() and np.isnan(rows[[1, 3]]).all()
     resumed.close()
-    other = PartialWriter(path, config, "fp", ["original"], 20, range(14, 20))
-    assert other.next_record == 14 and other.handle["original/features"].shape == (6, 2)
+    other = PartialWriter(cache, "b-1", config, "fp", ["original"], 20, range(14, 20))
+    assert other.next_record == 14 and other.features("original").shape == (6, 2)
+    assert other.view_files != resumed.view_files  # the other shard's rows start in a new file
     other.close()
 
 
@@ -103,7 +104,8 @@ def test_three_merged_shards_equal_one_unsharded_extraction(whole, merged, shard
         (key,) = handle["groups"]
         features = handle[f"groups/{key}/original/features"]
         assert features.is_virtual
-        assert sorted(source.file_name for source in features.virtual_sources()) == [p.name for p in shards]
+        sources = sorted(Path(source.file_name).parts[2] for source in features.virtual_sources())  # ../../
+        assert sources == [data_folder(p).name for p in shards]  # the shards' own view files
         assert "shard_index" not in handle[f"groups/{key}/original"].attrs
     summary, reference = featcache.info(merged), featcache.info(whole)
     assert summary["records"] == reference["records"] and summary["label_counts"] == reference["label_counts"]
@@ -145,9 +147,9 @@ def test_the_merged_folder_moves_as_a_whole_but_not_without_its_shards(whole, me
     shutil.copytree(merged.parent, moved)
     monkeypatch.chdir(tmp_path)
     assert_same_cache(moved / merged.name, whole)
-    (moved / shard_name(2)).unlink()
-    with pytest.raises(CacheError, match=f"in the shard file {shard_name(2)}, which is not beside it; "
-                                         "put the shard files back next to it"):
+    shutil.rmtree(data_folder(moved / shard_name(2)))
+    with pytest.raises(CacheError, match=f"in the shard file ../../{shard_name(2)}.data/.*, which is missing; "
+                                         r"put the shard files \(and their .data folders\) back beside it"):
         featcache.load(moved / merged.name, FACE)
 
 
@@ -177,8 +179,9 @@ def test_a_missing_shard_is_refused(shards, tmp_path):
 
 
 def test_a_duplicated_shard_is_refused(shards, tmp_path):
-    copy = tmp_path / "copy-of-2.h5"
-    shutil.copyfile(shards[1], copy)
+    copy = tmp_path / "copy" / shards[1].name  # a cache is copied with its .data folder, under its name
+    copy.parent.mkdir()
+    copy_cache(shards[1], copy)
     refused([*shards, copy], tmp_path / "m.h5", r"are both shard 2/3; pass each shard once")
     refused([*shards, shards[1]], tmp_path / "m.h5", r"is passed twice; pass each shard once")
 
@@ -214,14 +217,14 @@ def test_an_unfinished_shard_is_refused_then_finished_by_running_it_again(faces,
     folder = tmp_path / "unfinished"
     folder.mkdir()
     for path in shards[:2]:
-        shutil.copyfile(path, folder / path.name)
+        copy_cache(path, folder / path.name)
     third = folder / shard_name(3)
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed before the commit")
 
     with monkeypatch.context() as patch:
-        patch.setattr(featcache.extraction, "commit", killed)
+        patch.setattr(featcache.extraction, "commit_extraction", killed)
         with pytest.raises(KeyboardInterrupt):
             featcache.extract(faces.root, FACE, third, shard="3/3", **OPTIONS)
     assert not third.exists() and third.with_name(third.name + ".partial").is_dir()
@@ -236,7 +239,7 @@ def test_an_unfinished_shard_is_refused_then_finished_by_running_it_again(faces,
 
 def test_a_shard_without_its_committed_group_is_refused(shards, tmp_path):
     emptied = tmp_path / shard_name(2)
-    shutil.copyfile(shards[1], emptied)
+    copy_cache(shards[1], emptied)
     with h5py.File(emptied, "a") as handle:
         del handle["groups"]
     refused([shards[0], emptied, shards[2]], tmp_path / "m.h5",

@@ -8,9 +8,9 @@ and the attrs ``shard_index``, ``shard_count``, ``record_start``, ``record_stop`
 
 An unmerged shard is refused by :func:`featcache.load` and :func:`featcache.info` (it
 holds a slice, not a dataset). :func:`merge` joins complete shards into one cache whose
-features are HDF5 virtual datasets that point at the shard files by relative path: no
-feature is copied, so the shard files must stay beside the merged file (a merged cache
-whose shard files are gone is refused rather than read as NaN).
+features are HDF5 virtual datasets that point at the shards' feature files by relative
+path: no feature is copied, so the shard files (and their data folders) must stay beside
+the merged file (a merged cache whose shard files are gone is refused rather than read as NaN).
 """
 
 from __future__ import annotations
@@ -20,15 +20,29 @@ import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import h5py
 import numpy as np
 
-from .cache import CacheError, atomic_replacement, now, open_cache, writer_lock
-
-SHARD_ATTRS = ("shard_index", "shard_count", "record_start", "record_stop")
-_STR = h5py.string_dtype("utf-8")
+from ..errors import CacheError
+from .index import Index
+from .layout import (
+    FAILED_INDICES,
+    FAILED_REASONS,
+    FEATURES,
+    FORMAT,
+    RECORDS,
+    RECORDS_ROOT,
+    STR,
+    VIEW_ROOT,
+    data_folder,
+    new_file_name,
+    now,
+    partial_folder,
+)
+from .reader import SHARD_ATTRS, View, open_cache
+from .writer import publish, write_data_file, writer_lock
 ShardSpec = Union[str, tuple[int, int], "Shard", None]
 
 
@@ -88,18 +102,9 @@ def shard_file_name(stem: str, shard: Shard) -> str:
 # ------------------------------------------------------------------ shard views
 
 
-def _views(handle: h5py.File) -> Iterator[tuple[str, str, h5py.Group]]:
-    """``(group key, view name, view group)`` of every view in a cache."""
-    for key, group in handle.get("groups", {}).items():
-        for view, node in group.items():
-            yield key, view, node
-
-
-def view_shard(attrs: h5py.AttributeManager) -> Optional[Shard]:
+def view_shard(view: View) -> Optional[Shard]:
     """The shard a view holds, or None for a whole view."""
-    if "shard_index" not in attrs:
-        return None
-    return Shard(int(attrs["shard_index"]), int(attrs["shard_count"]))
+    return Shard(*view.shard) if view.shard is not None else None
 
 
 def _describe(shard: Optional[Shard]) -> str:
@@ -110,27 +115,10 @@ def check_target(cache: Path, shard: Optional[Shard]) -> None:
     """Refuse to extract ``shard`` (None: the whole dataset) into a cache that holds another one."""
     if not cache.exists():
         return
-    with open_cache(cache, shards=True) as handle:
-        held = {view_shard(node.attrs) for _, _, node in _views(handle)} - {shard}
+    with open_cache(cache, shards=True) as reader:
+        held = {view_shard(view) for view in reader.all_views()} - {shard}
     if held:
         raise CacheError(f"{cache} holds {_describe(held.pop())}; write {_describe(shard)} to another --out")
-
-
-def check_whole(handle: h5py.File, cache: Path) -> None:
-    """Refuse an unmerged shard, or a merged cache whose shard files are not beside it."""
-    for _, _, node in _views(handle):
-        shard = view_shard(node.attrs)
-        if shard is not None:
-            raise CacheError(
-                f"{cache} is shard {shard} (records {node.attrs['record_start']}..{node.attrs['record_stop'] - 1}), "
-                f"not a whole cache; join all {shard.count} shards with `featcache merge SHARD... --out FILE` "
-                "and read the merged file")
-        features = node["features"]
-        if features.is_virtual:
-            for source in features.virtual_sources():
-                if source.file_name != "." and not (cache.parent / source.file_name).is_file():
-                    raise CacheError(f"{cache}: its features are in the shard file {source.file_name}, which is "
-                                     "not beside it; put the shard files back next to it, or merge again")
 
 
 # ------------------------------------------------------------------------ merge
@@ -147,6 +135,7 @@ class ShardFile:
     fingerprint: str
     views: dict[str, tuple[str, ...]]  # group key -> its views
     configs: dict[str, dict]  # group key -> its configuration
+    sources: dict[tuple[str, str], tuple[Path, str]]  # (key, view) -> file and dataset of its features
 
 
 @dataclass(frozen=True)
@@ -164,13 +153,14 @@ class MergeResult:
                 f"{', '.join(self.groups)}; keep the shard files beside it (its features are read from them)")
 
 
-def merge(shards: Sequence[Union[str, Path]], out: Union[str, Path]) -> MergeResult:
+def merge(shards: Sequence[Union[str, Path]], out: Union[str, Path], *, replace: bool = False) -> MergeResult:
     """Join every shard of one ``--shard K/N`` split into the new cache ``out``.
 
     The merged cache reads exactly like an unsharded one (same group keys, same features
     row for row). Its features are HDF5 virtual datasets pointing at the shard files by
     relative path: keep the shard files beside it. The shards are never modified; ``out``
-    must not exist and is written atomically. Shards that disagree (data, configuration,
+    must not exist (unless ``replace``: a merge of the same shards, done again) and appears
+    atomically. Shards that disagree (data, configuration,
     split) or are incomplete, duplicated or missing are refused with a CacheError.
     """
     paths = [Path(path) for path in shards]
@@ -179,12 +169,11 @@ def merge(shards: Sequence[Union[str, Path]], out: Union[str, Path]) -> MergeRes
     with ExitStack() as locks:
         for path in [*paths, out]:
             locks.enter_context(writer_lock(path))
-        if out.exists():
+        if out.exists() and not replace:
             raise CacheError(f"{out} exists; merge into a new --out, or delete it first")
         files = sorted((read_shard(path) for path in paths), key=lambda file: file.shard.index)
         check_together(files)
-        with atomic_replacement(out) as temporary, h5py.File(temporary, "w") as handle:
-            _write_merged(handle, files, out.parent)
+        publish(out, _merged_index(out, files))
     return MergeResult(out, tuple(file.path for file in files), files[0].n_records, tuple(files[0].views))
 
 
@@ -199,7 +188,7 @@ def _check_paths(paths: list[Path], out: Path) -> None:
             raise CacheError(f"{path} is passed twice; pass each shard once, and --out a new file")
         seen[resolved] = path
     for path in paths:
-        unfinished = path.with_name(path.name + ".partial")
+        unfinished = partial_folder(path)
         if unfinished.exists():
             state = "has an unfinished extraction" if path.exists() else "is not finished"
             raise CacheError(f"{path} {state} ({unfinished}/); finish it by running its "
@@ -210,35 +199,37 @@ def _check_paths(paths: list[Path], out: Path) -> None:
 
 def read_shard(path: Path) -> ShardFile:
     """The committed shard in ``path``, or a CacheError saying why it cannot be merged."""
-    with open_cache(path, shards=True) as handle:
-        nodes = list(_views(handle))
-        if not nodes:
+    with open_cache(path, shards=True) as reader:
+        views = list(reader.all_views())
+        if not views:
             raise CacheError(f"{path} holds no committed features; run its `featcache extract --shard K/N` again")
-        held = {view_shard(node.attrs) for _, _, node in nodes}
+        held = {view_shard(view) for view in views}
         if None in held:
             raise CacheError(f"{path} is not a shard (made without --shard); pass only files of "
                              "`featcache extract --shard K/N`")
         if len(held) > 1:
             raise CacheError(f"{path} mixes shards {', '.join(sorted(map(str, held)))}; extract each shard "
                              "into its own file")
-        shard, n_records = held.pop(), int(handle.attrs["n_records"])
-        for key, view, node in nodes:
-            _check_view(path, f"{key}/{view}", node, shard, n_records)
-        groups = handle["groups"]
+        shard, n_records = held.pop(), reader.n_records
+        for view in views:
+            _check_view(path, view, shard, n_records)
+        configs = reader.groups()
         return ShardFile(
             path=path, shard=shard, rows=shard.rows(n_records), n_records=n_records,
-            fingerprint=str(handle.attrs["dataset_fingerprint"]),
-            views={key: tuple(sorted(group)) for key, group in groups.items()},
-            configs={key: json.loads(group.attrs["config"]) for key, group in groups.items()},
+            fingerprint=reader.fingerprint,
+            views={key: tuple(sorted(reader.views(key))) for key in configs},
+            configs=configs,
+            sources={(view.key, view.name): (view.source_file(path), view.features.name) for view in views},
         )
 
 
-def _check_view(path: Path, name: str, node: h5py.Group, shard: Shard, n_records: int) -> None:
+def _check_view(path: Path, view: View, shard: Shard, n_records: int) -> None:
     """A shard's view must be complete and hold exactly its block of records."""
-    if not node.attrs.get("complete", False):
+    name = f"{view.key}/{view.name}"
+    if not view.attrs.get("complete", False):
         raise CacheError(f"{path}: view {name} is incomplete; run its `featcache extract --shard {shard}` again")
     rows = shard.rows(n_records)
-    held = (int(node.attrs["record_start"]), int(node.attrs["record_stop"]), node["features"].shape[0])
+    held = (int(view.attrs["record_start"]), int(view.attrs["record_stop"]), view.features.shape[0])
     if held != (rows.start, rows.stop, len(rows)):
         raise CacheError(f"{path}: view {name} holds records {held[0]}..{held[1] - 1} ({held[2]} rows) but shard "
                          f"{shard} of {n_records} records is {rows.start}..{rows.stop - 1}; extract it again")
@@ -275,39 +266,46 @@ def _groups(file: ShardFile) -> str:
         f"weights {cfg.get('weights')})" for key, cfg in file.configs.items())
 
 
-def _write_merged(handle: h5py.File, files: list[ShardFile], folder: Path) -> None:
-    """Records and group attributes copied from the first shard; features as virtual datasets."""
-    with h5py.File(files[0].path, "r") as source:
-        handle.attrs.update(dict(source.attrs))
-        handle.attrs["created"] = now()
-        handle.attrs["merged_from"] = json.dumps([_relative(file.path, folder) for file in files])
-        source.copy(source["records"], handle, name="records")
-        for key, views in files[0].views.items():
-            group = handle.create_group(f"groups/{key}")
-            group.attrs.update(dict(source[f"groups/{key}"].attrs))
-            for view in views:
-                _merge_view(group.create_group(view), f"groups/{key}/{view}", files, folder)
+def _merged_index(out: Path, files: list[ShardFile]) -> Index:
+    """The merged cache's records (copied from the first shard) and, per view, a view file whose
+    features are a virtual dataset over the shards' features."""
+    with open_cache(files[0].path, shards=True) as first:
+        attrs = {**first.attrs, "featcache_format": FORMAT, "created": now(),
+                 "merged_from": json.dumps([_relative(file.path, out.parent) for file in files])}
+        records = write_data_file(out, new_file_name(RECORDS_ROOT),
+                                  lambda handle: handle.copy(first.handle[RECORDS], handle, name=RECORDS_ROOT))
+        index = Index(attrs=attrs, records=records, groups={key: first.group_attrs(key) for key in files[0].views})
+    for key, views in files[0].views.items():
+        for view in views:
+            name = new_file_name(key, view)
+            folder = (data_folder(out) / name).parent
+            write_data_file(out, name, lambda handle, key=key, view=view: _merge_view(handle, key, view, files, folder))
+            index.views.setdefault(key, {})[view] = name
+    return index
 
 
-def _merge_view(target: h5py.Group, name: str, files: list[ShardFile], folder: Path) -> None:
+def _merge_view(handle: h5py.File, key: str, view: str, files: list[ShardFile], folder: Path) -> None:
     """One view: a virtual features dataset over the shards, their failures joined, their stats summed."""
     n_records = files[0].n_records
     layout, failed, reasons, stats = None, [], [], []
     for file in files:
-        with h5py.File(file.path, "r") as handle:
-            node = handle[name]
-            rows, dim = node["features"].shape
+        with open_cache(file.path, shards=True) as reader:
+            part = reader.view(key, view)
+            rows, dim = part.features.shape
+            dtype = part.features.dtype
             if layout is None:
-                layout = h5py.VirtualLayout(shape=(n_records, dim), dtype=np.float32)
+                layout = h5py.VirtualLayout(shape=(n_records, dim), dtype=dtype)
+            source, dataset = file.sources[(key, view)]
             layout[file.rows.start : file.rows.stop] = h5py.VirtualSource(
-                _relative(file.path, folder), f"{name}/features", shape=(rows, dim), dtype=np.float32)
-            failed.append(node["failed_indices"][()])
-            reasons.extend(node["failed_reasons"].asstr()[()])
-            stats.append(dict(node.attrs))
-    target.create_virtual_dataset("features", layout, fillvalue=np.nan)
-    target.create_dataset("failed_indices", data=np.concatenate(failed).astype(np.int64))
-    target.create_dataset("failed_reasons", data=np.array(reasons, dtype=object), dtype=_STR)
-    target.attrs.update(_merged_stats(stats, n_records))
+                _relative(source, folder), dataset, shape=(rows, dim), dtype=dtype)
+            failed.append(part.failed_indices)
+            reasons.extend(part.failed_reasons)
+            stats.append(part.attrs)
+    node = handle.create_group(VIEW_ROOT)
+    node.create_virtual_dataset(FEATURES, layout, fillvalue=np.nan)
+    node.create_dataset(FAILED_INDICES, data=np.concatenate(failed).astype(np.int64))
+    node.create_dataset(FAILED_REASONS, data=np.array(reasons, dtype=object), dtype=STR)
+    node.attrs.update(_merged_stats(stats, n_records))
 
 
 def _merged_stats(stats: list[dict], n_records: int) -> dict:

@@ -1,0 +1,179 @@
+"""The cache format: every name the cache has on disk, and the records it stores once.
+
+Format 2 (README "The cache file")::
+
+    faces.h5                the index: attributes and links only, replaced whole by every change
+      attrs                 featcache_format=2, created, dataset_fingerprint, dataset_layout,
+                            dataset_root, n_records, class_names (JSON)
+      /records              external link -> faces.h5.data/records-<token>.h5 : /records
+      /groups/<key>         attrs: the configuration (JSON and field by field), library versions
+      /groups/<key>/<view>  external link -> faces.h5.data/<key>/<view>-<token>.h5 : /view
+      /splits/<name>        external link -> faces.h5.data/splits/<name>-<token>.h5 : /split
+    faces.h5.data/          files written once; never changed after the index links them
+    faces.h5.partial/       extractions in progress (not data until committed)
+    faces.h5.lock           held by the one writer
+
+Format 1 (earlier releases) kept the same paths inside one file; readers see both alike,
+because h5py follows external links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Sequence
+
+import h5py
+import numpy as np
+
+FORMAT = 2
+READABLE = (1, 2)
+STR = h5py.string_dtype("utf-8")
+DTYPES = ("float32", "float16")  # how features may be stored; float32 is the default
+
+RECORDS, GROUPS, SPLITS = "records", "groups", "splits"
+FEATURES, FAILED_INDICES, FAILED_REASONS = "features", "failed_indices", "failed_reasons"
+VIEW_ROOT, SPLIT_ROOT, RECORDS_ROOT = "view", "split", "records"  # the group in each linked file
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ----------------------------------------------------------------------- files beside the index
+
+
+def data_folder(cache: Path) -> Path:
+    """Where a format 2 cache keeps its records, views and splits."""
+    return cache.with_name(cache.name + ".data")
+
+
+def partial_folder(cache: Path) -> Path:
+    return cache.with_name(cache.name + ".partial")
+
+
+def partial_path(cache: Path, key: str) -> Path:
+    """The progress file of an extraction of group ``key`` in progress."""
+    return partial_folder(cache) / f"{key}.h5"
+
+
+def lock_path(cache: Path) -> Path:
+    return cache.with_name(cache.name + ".lock")
+
+
+def new_file_name(*parts: str) -> str:
+    """A fresh file name in the data folder (``<parts>/...-<token>.h5``): a file once linked is
+    never overwritten, and one left by a crash never collides with new data."""
+    *folders, stem = parts
+    return "/".join([*folders, f"{stem}-{uuid.uuid4().hex[:12]}.h5"])
+
+
+# ------------------------------------------------------------------------- paths in the index
+
+
+def group_path(key: str) -> str:
+    return f"{GROUPS}/{key}"
+
+
+def view_path(key: str, view: str) -> str:
+    return f"{GROUPS}/{key}/{view}"
+
+
+def split_path(name: str) -> str:
+    return f"{SPLITS}/{name}"
+
+
+# ---------------------------------------------------------------------------- group identity
+
+
+def group_key(config: dict) -> str:
+    """``<backbone>-<10 hex>``: readable, and unique per configuration."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return f"{config['backbone']}-{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
+
+
+def group_attrs(config: dict, *, featcache_version: str, tensorflow_version: str, keras_version: str) -> dict:
+    """A group's attributes: its configuration as JSON and field by field (lists and dicts as
+    JSON), the library versions that made it, and when."""
+    return {
+        "config": json.dumps(config, sort_keys=True),
+        **{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in config.items()},
+        "featcache_version": featcache_version,
+        "tensorflow_version": tensorflow_version,
+        "keras_version": keras_version,
+        "created": now(),
+    }
+
+
+def with_dtype(config: dict, dtype: str) -> dict:
+    """A configuration stored as ``dtype``: float16 is part of the group identity; float32, the
+    default, adds nothing (so every earlier group keeps its key)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return {**config, "dtype": dtype} if dtype != "float32" else dict(config)
+
+
+def stored_dtype(config: dict) -> str:
+    return config.get("dtype", "float32")
+
+
+# ------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Records:
+    """What the cache stores once per dataset, aligned by record index."""
+
+    ids: Sequence[str]
+    paths: Sequence[str]
+    labels: np.ndarray
+    valence: np.ndarray
+    arousal: np.ndarray
+    landmarks: Optional[np.ndarray]
+    content_hashes: Sequence[str]
+    class_names: Sequence[str]
+    fingerprint: str
+    layout: str
+    root: str
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def attrs(self, format: int) -> dict:
+        """The cache's own attributes."""
+        return {
+            "featcache_format": format,
+            "created": now(),
+            "dataset_fingerprint": self.fingerprint,
+            "dataset_layout": self.layout,
+            "dataset_root": self.root,
+            "n_records": len(self),
+            "class_names": json.dumps(list(self.class_names)),
+        }
+
+
+def write_view_record(node: h5py.Group, failed: Sequence[int], reasons: Sequence[str], stats: dict) -> None:
+    """Beside a view's features: the records that failed and why, and the view's attributes
+    (written again in full when a killed commit is repeated)."""
+    for name in (FAILED_INDICES, FAILED_REASONS):
+        if name in node:
+            del node[name]
+    node.create_dataset(FAILED_INDICES, data=np.asarray(failed, dtype=np.int64))
+    node.create_dataset(FAILED_REASONS, data=np.array(list(reasons), dtype=object), dtype=STR)
+    node.attrs.update({**stats, "n_failed": len(failed)})
+
+
+def write_records(group: h5py.Group, records: Records) -> None:
+    """The record columns into ``group`` (``/records`` of either format)."""
+    group.create_dataset("ids", data=list(records.ids), dtype=STR)
+    group.create_dataset("paths", data=list(records.paths), dtype=STR)
+    group.create_dataset("labels", data=np.asarray(records.labels, dtype=np.int16))
+    group.create_dataset("valence", data=np.asarray(records.valence, dtype=np.float32))
+    group.create_dataset("arousal", data=np.asarray(records.arousal, dtype=np.float32))
+    group.create_dataset("content_hashes", data=np.asarray(records.content_hashes, dtype="S64"))
+    if records.landmarks is not None:
+        group.create_dataset("landmarks", data=np.asarray(records.landmarks, dtype=np.float32))
