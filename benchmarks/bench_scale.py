@@ -145,15 +145,14 @@ def linked_faces(folder: Path, n: int) -> Path:
 
 def shard_seconds(out: Path, workers: int) -> list[float]:
     """Each worker's own extraction-loop time, as its shard file records it."""
-    import h5py
-
     from featcache.ray_engine import shard_paths
+    from featcache.store import open_cache
 
     seconds = []
     for path in shard_paths(out, workers):
-        with h5py.File(path, "r") as handle:
-            (key,) = handle["groups"]
-            seconds.append(float(handle[f"groups/{key}/original"].attrs["seconds"]))
+        with open_cache(path, shards=True) as reader:
+            (key,) = reader.groups()
+            seconds.append(float(reader.view(key, "original").attrs["seconds"]))
     return seconds
 
 

@@ -164,9 +164,7 @@ def extract(
     with writer_lock(cache):
         records = _records(dataset)
         check_dataset(cache, records.fingerprint)
-        check_writable(cache)
         check_target(cache, shard)
-        tidy(cache)
         extractor = load_extractor(backbone, weights, taps, pooling, image_size, precision)
         config = with_dtype({**extractor.config(), "precision": precision}, dtype)
         key = group_key(config)
@@ -174,6 +172,8 @@ def extract(
         result = ExtractResult(path=cache, group=key, views=views, device=_device())
         if not views:
             return result
+        check_writable(cache)  # a format 1 cache is read as it is, and written only once upgraded
+        tidy(cache)
         runner = build_engine(extractor, engine, precision)
         result.engine = runner.name
         partial = PartialWriter(cache, key, config, records.fingerprint, views, len(dataset), rows)
@@ -183,7 +183,7 @@ def extract(
             partial.close()
         from .pipeline import PIXELS  # TensorFlow is loaded by now (the extractor is built)
 
-        stats = {"complete": True, "seconds": result.seconds, "images_per_second": result.images_per_second,
+        stats = {"seconds": result.seconds, "images_per_second": result.images_per_second,
                  "device": result.device, "batch_size": batch_size, "pixels": PIXELS.name, **runner.record(),
                  "created": now(),
                  **shard_attrs(shard, len(dataset))}

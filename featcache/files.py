@@ -17,10 +17,20 @@ from typing import Iterator, Optional, Union
 PathLike = Union[str, os.PathLike]
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        return 0o022
+
+
 @contextmanager
-def atomic_file(target: PathLike, *, start_from: Optional[PathLike] = None, mode: int = 0o644) -> Iterator[Path]:
-    """A temporary path beside ``target`` (a copy of ``start_from`` when given) to write; when the
-    block succeeds it is fsynced and renamed to ``target`` atomically, else removed."""
+def atomic_file(target: PathLike, *, start_from: Optional[PathLike] = None) -> Iterator[Path]:
+    """A temporary path beside ``target`` (``.<name>.<random>.tmp``; a copy of ``start_from`` when
+    given) to write; when the block succeeds it is fsynced and renamed to ``target`` atomically,
+    else removed (a killed process leaves it: :func:`leftovers` finds it)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -30,12 +40,18 @@ def atomic_file(target: PathLike, *, start_from: Optional[PathLike] = None, mode
         if start_from is not None:
             shutil.copyfile(start_from, temporary)
         yield temporary
-        os.chmod(temporary, mode)  # mkstemp makes it 0600
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; a new file's usual mode
         sync_file(temporary)
         os.replace(temporary, target)
         sync_directory(target.parent)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def leftovers(target: PathLike) -> list[Path]:
+    """Temporary files of :func:`atomic_file` for ``target`` that a killed process left."""
+    target = Path(target)
+    return sorted(target.parent.glob(f".{target.name}.*.tmp"))
 
 
 def replace_folder(new: Path, target: Path) -> None:

@@ -68,6 +68,6 @@ def add_landmark_group(cache: Union[str, Path]) -> str:
         attrs = group_attrs(config, featcache_version=__version__, tensorflow_version="n/a", keras_version="n/a")
         add_view(cache, key, "original", features, group_attrs=attrs, failed=failed,
                  reasons=[NO_LANDMARKS] * len(failed),
-                 stats={"complete": True, "seconds": time.perf_counter() - began, "device": "CPU",
+                 stats={"seconds": time.perf_counter() - began, "device": "CPU",
                         "engine": "numpy", "created": now()})
     return key

@@ -20,7 +20,6 @@ Install Ray with ``pip install "featcache[ray]"``.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ from typing import Any, Iterator, Optional, Union
 from .datasets import Dataset, open_dataset
 from .engines import EngineError
 from .extraction import ExtractResult, default_cache_path
-from .store import CacheError, Shard, has_view, merge, open_cache, shard_file_name
+from .store import Shard, has_view, merge, merged_from, shard_file_name
 from .views import view_names
 
 RAY_INSTALL = 'pip install "featcache[ray]"'
@@ -129,11 +128,7 @@ def _check_out(out: Path, shards: list[Path]) -> None:
     """``out`` must be new, or the merge of exactly these shard files (then it is merged again)."""
     if not out.exists():
         return
-    try:
-        with open_cache(out) as reader:
-            made_from = json.loads(reader.attrs.get("merged_from", "[]"))
-    except CacheError:
-        made_from = None
+    made_from = merged_from(out)
     if made_from != [path.name for path in shards]:
         raise ValueError(f"{out} exists and is not the merge of {len(shards)} Ray workers' shards "
                          f"({shards[0].name}, ...); write to another --out, or run with the --workers that made it")

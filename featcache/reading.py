@@ -48,7 +48,8 @@ class FeatureSet:
 def select_group(reader: CacheReader, cache: Path, backbone: Optional[str], group: Optional[str]) -> str:
     """The one group key that matches, or a CacheError listing what there is."""
     groups = reader.groups()
-    available = "; ".join(f"{key} (taps {', '.join(cfg['taps'])}, weights {cfg['weights']})"
+    available = "; ".join(f"{key} (taps {', '.join(cfg['taps'])}, weights {cfg['weights']}"
+                          f"{', stored as ' + cfg['dtype'] if 'dtype' in cfg else ''})"
                           for key, cfg in groups.items()) or "none yet"
     if group is not None:
         if group not in groups:
@@ -163,14 +164,12 @@ def info(path: Union[str, Path]) -> dict:
         counts = {name: int(np.sum(labels == i)) for i, name in enumerate(class_names)}
         if np.any(labels < 0):
             counts["(unlabelled)"] = int(np.sum(labels < 0))
-        attrs = reader.attrs
         summary = {
             "path": str(cache),
             "format": reader.format,
             "records": reader.n_records,
-            "dataset": {"layout": attrs["dataset_layout"], "root": attrs["dataset_root"],
-                        "fingerprint": attrs["dataset_fingerprint"]},
-            "created": attrs["created"],
+            "dataset": reader.dataset,
+            "created": reader.created,
             "label_counts": counts,
             "valence": _present(reader.column("valence")),
             "arousal": _present(reader.column("arousal")),

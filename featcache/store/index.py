@@ -14,6 +14,7 @@ from pathlib import Path
 
 import h5py
 
+from ..errors import CacheError
 from ..files import atomic_file
 from .layout import FORMAT, GROUPS, RECORDS, RECORDS_ROOT, SPLIT_ROOT, SPLITS, VIEW_ROOT, data_folder
 
@@ -41,8 +42,15 @@ class Index:
 def read_index(cache: Path) -> Index:
     """The index of the format 2 cache ``cache`` (its links, never followed)."""
     prefix = data_folder(cache).name + "/"
+
+    def link(group: h5py.Group, name: str) -> str:
+        target = group.get(name, getlink=True).filename
+        if not target.startswith(prefix):  # an index copied or renamed without its data folder
+            raise CacheError(f"{cache} links {target}, outside its own {prefix} folder: a cache is its index and "
+                             "the data folder named after it; copy or rename both together (or rename them back)")
+        return target.removeprefix(prefix)
+
     with h5py.File(cache, "r") as handle:
-        link = lambda group, name: group.get(name, getlink=True).filename.removeprefix(prefix)  # noqa: E731
         groups = handle.get(GROUPS, {})
         return Index(
             attrs=dict(handle.attrs),

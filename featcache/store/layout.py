@@ -36,8 +36,16 @@ STR = h5py.string_dtype("utf-8")
 DTYPES = ("float32", "float16")  # how features may be stored; float32 is the default
 
 RECORDS, GROUPS, SPLITS = "records", "groups", "splits"
+COMPLETE, MERGED_FROM = "complete", "merged_from"  # a view's attribute; a merged cache's
 FEATURES, FAILED_INDICES, FAILED_REASONS = "features", "failed_indices", "failed_reasons"
 VIEW_ROOT, SPLIT_ROOT, RECORDS_ROOT = "view", "split", "records"  # the group in each linked file
+
+
+def check_name(kind: str, name: str) -> str:
+    """A split or view name that can be a path part: not empty, no ``/``, not ``.`` or ``..``."""
+    if not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"{kind} name {name!r}: use a plain name without '/' (e.g. fold1)")
+    return name
 
 
 def now() -> str:
@@ -164,7 +172,7 @@ def write_view_record(node: h5py.Group, failed: Sequence[int], reasons: Sequence
             del node[name]
     node.create_dataset(FAILED_INDICES, data=np.asarray(failed, dtype=np.int64))
     node.create_dataset(FAILED_REASONS, data=np.array(list(reasons), dtype=object), dtype=STR)
-    node.attrs.update({**stats, "n_failed": len(failed)})
+    node.attrs.update({**stats, COMPLETE: True, "n_failed": len(failed)})
 
 
 def write_records(group: h5py.Group, records: Records) -> None:

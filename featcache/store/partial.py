@@ -16,8 +16,10 @@ from typing import Optional, Sequence
 import h5py
 import numpy as np
 
-from ..files import sync_file
+from ..errors import CacheError
 from .layout import (
+    FAILED_INDICES,
+    FAILED_REASONS,
     FEATURES,
     STR,
     VIEW_ROOT,
@@ -29,7 +31,6 @@ from .layout import (
     write_view_record,
 )
 
-_FAILED_INDICES, _FAILED_REASONS = "failed_indices", "failed_reasons"
 
 
 class PartialWriter:
@@ -47,34 +48,52 @@ class PartialWriter:
         self.path = partial_path(self.cache, key)
         self.views = tuple(views)
         self.rows = rows if rows is not None else range(n_records)
-        self.handle = self._open(config, fingerprint, n_records)
+        self.dtype = np.dtype(stored_dtype(config))
+        self._features: dict[str, h5py.Dataset] = {}
+        self.handle = self._resumed(config, fingerprint, n_records) or self._new(config, fingerprint, n_records)
         self.view_files = json.loads(self.handle.attrs["view_files"])
         folder = data_folder(self.cache)
-        self._features = {view: h5py.File(folder / name, "a")[f"{VIEW_ROOT}/{FEATURES}"]
-                          for view, name in self.view_files.items()}
+        try:
+            for view, name in self.view_files.items():
+                self._features[view] = h5py.File(folder / name, "a")[f"{VIEW_ROOT}/{FEATURES}"]
+        except (OSError, KeyError):
+            self.close()
+            raise
 
-    def _open(self, config: dict, fingerprint: str, n_records: int) -> h5py.File:
-        identity = {"config": json.dumps(config, sort_keys=True), "dataset_fingerprint": fingerprint,
-                    "views": json.dumps(list(self.views)), "n_records": n_records,
-                    "record_range": json.dumps([self.rows.start, self.rows.stop])}
-        if self.path.exists():
-            try:
-                handle = h5py.File(self.path, "a")
-                if all(handle.attrs.get(k) == v for k, v in identity.items()) and self._files_present(handle):
-                    self._forget_failures_after(handle, int(handle.attrs["next_record"]))
-                    return handle
-                handle.close()
-            except (OSError, KeyError, ValueError):
-                pass  # unreadable after a crash, or for other work: only unfinished work is lost
-            self.path.unlink()  # its view files are orphans now; tidy() removes them
+    def _identity(self, config: dict, fingerprint: str, n_records: int) -> dict:
+        return {"config": json.dumps(config, sort_keys=True), "dataset_fingerprint": fingerprint,
+                "views": json.dumps(list(self.views)), "n_records": n_records,
+                "record_range": json.dumps([self.rows.start, self.rows.stop])}
+
+    def _resumed(self, config: dict, fingerprint: str, n_records: int) -> Optional[h5py.File]:
+        """The progress file of this very work, if one is there and whole, else None (discarded:
+        only unfinished work is lost; its view files are then orphans, which tidy() removes)."""
+        if not self.path.exists():
+            return None
+        identity = self._identity(config, fingerprint, n_records)
+        handle = None
+        try:
+            handle = h5py.File(self.path, "a")
+            if all(handle.attrs.get(k) == v for k, v in identity.items()) and self._files_present(handle):
+                self._forget_failures_after(handle, int(handle.attrs["next_record"]))
+                return handle
+        except (OSError, KeyError, ValueError):
+            pass  # unreadable after a crash, or written by an earlier featcache
+        if handle is not None:
+            handle.close()
+        self.path.unlink()
+        return None
+
+    def _new(self, config: dict, fingerprint: str, n_records: int) -> h5py.File:
+        identity = self._identity(config, fingerprint, n_records)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         files = {view: self._new_view_file(view, config) for view in self.views}
         handle = h5py.File(self.path, "w")
         handle.attrs.update(identity)
         handle.attrs["view_files"] = json.dumps(files)
         handle.attrs["next_record"] = self.rows.start
-        handle.create_dataset(_FAILED_INDICES, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(256,))
-        handle.create_dataset(_FAILED_REASONS, shape=(0,), maxshape=(None,), dtype=STR, chunks=(256,))
+        handle.create_dataset(FAILED_INDICES, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(256,))
+        handle.create_dataset(FAILED_REASONS, shape=(0,), maxshape=(None,), dtype=STR, chunks=(256,))
         handle.flush()
         return handle
 
@@ -97,8 +116,8 @@ class PartialWriter:
     @staticmethod
     def _forget_failures_after(handle: h5py.File, next_record: int) -> None:
         """Drop failures recorded after the last checkpoint: the resumed run finds them again."""
-        keep = int(np.sum(handle[_FAILED_INDICES][()] < next_record))
-        for name in (_FAILED_INDICES, _FAILED_REASONS):
+        keep = int(np.sum(handle[FAILED_INDICES][()] < next_record))
+        for name in (FAILED_INDICES, FAILED_REASONS):
             handle[name].resize((keep,))
 
     def features(self, view: str) -> h5py.Dataset:
@@ -111,11 +130,18 @@ class PartialWriter:
 
     def write(self, view: str, indices: np.ndarray, features: np.ndarray) -> None:
         block = _spread(indices, features)
+        if self.dtype != block.dtype:  # numpy rounds (to nearest even) as predict() does; HDF5 would not
+            with np.errstate(over="ignore"):  # checked just below
+                stored = block.astype(self.dtype)
+            if np.isinf(stored).sum() != np.isinf(block).sum():
+                raise CacheError(f"{self.cache}: features of view {view} exceed {self.dtype}'s range "
+                                 f"(largest {np.nanmax(np.abs(features)):.4g}); extract with --dtype float32")
+            block = stored
         first = int(indices[0]) - self.rows.start
         self._features[view][first : first + len(block)] = block
 
     def fail(self, index: int, reason: str) -> None:
-        for name, value in ((_FAILED_INDICES, index), (_FAILED_REASONS, reason)):
+        for name, value in ((FAILED_INDICES, index), (FAILED_REASONS, reason)):
             dataset = self.handle[name]
             dataset.resize((dataset.shape[0] + 1,))
             dataset[-1] = value
@@ -132,7 +158,8 @@ class PartialWriter:
         for features in self._features.values():
             features.file.close()
         self._features = {}
-        self.handle.close()
+        if getattr(self, "handle", None) is not None:
+            self.handle.close()
 
 
 def _spread(indices: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -144,16 +171,15 @@ def _spread(indices: np.ndarray, features: np.ndarray) -> np.ndarray:
 
 def finish_view_files(cache: Path, key: str, stats: dict) -> dict[str, str]:
     """Write the failures and ``stats`` into each view file of the finished extraction of
-    ``key`` and make them durable; their names (view -> file), ready to link."""
+    ``key``; their names (view -> file)."""
     with h5py.File(partial_path(cache, key), "r") as progress:
         files = json.loads(progress.attrs["view_files"])
-        failed = progress[_FAILED_INDICES][()]
-        reasons = progress[_FAILED_REASONS].asstr()[()]
+        failed = progress[FAILED_INDICES][()]
+        reasons = progress[FAILED_REASONS].asstr()[()]
     for name in files.values():
         path = data_folder(cache) / name
         with h5py.File(path, "a") as handle:
             write_view_record(handle[VIEW_ROOT], failed, reasons, stats)
-        sync_file(path)
     return files
 
 

@@ -17,9 +17,11 @@ from .layout import (
     FAILED_REASONS,
     FEATURES,
     GROUPS,
+    MERGED_FROM,
     READABLE,
     RECORDS,
     SPLITS,
+    data_folder,
     group_path,
     split_path,
     view_path,
@@ -58,6 +60,7 @@ class CacheReader:
     def __init__(self, handle: h5py.File, path: Path):
         self.handle = handle
         self.path = path
+        self._open: list = []  # the linked parts, held open: a writer may unlink them meanwhile
 
     # -- the cache's attributes
     @property
@@ -79,6 +82,22 @@ class CacheReader:
     @property
     def attrs(self) -> dict:
         return dict(self.handle.attrs)
+
+    @property
+    def created(self) -> str:
+        return str(self.handle.attrs["created"])
+
+    @property
+    def dataset(self) -> dict:
+        """The data it was made from: layout, root folder, fingerprint."""
+        attrs = self.handle.attrs
+        return {"layout": str(attrs["dataset_layout"]), "root": str(attrs["dataset_root"]),
+                "fingerprint": str(attrs["dataset_fingerprint"])}
+
+    @property
+    def merged_from(self) -> Optional[list[str]]:
+        """The shard files a merged cache reads (relative to it), or None."""
+        return json.loads(self.handle.attrs[MERGED_FROM]) if MERGED_FROM in self.handle.attrs else None
 
     # -- records
     def has_column(self, name: str) -> bool:
@@ -149,19 +168,32 @@ class CacheReader:
         yield from visit(self.handle)
 
     def check_files(self) -> None:
-        """Refuse a cache whose linked files, or merged shards' files, are not where it says."""
+        """Refuse a cache whose linked files, or merged shards' files, are not where it says; hold
+        the linked parts open, so a reader keeps reading what it opened."""
         for name in self._links():
             if not (self.path.parent / name).is_file():
-                raise CacheError(f"{self.path}: its file {name} is missing; the cache was moved without its "
-                                 f"{self.path.name}.data folder, or files were deleted: put them back beside it")
+                raise CacheError(
+                    f"{self.path}: its file {name} is missing; a cache is its index and the folder "
+                    f"{data_folder(self.path).name} beside it, under the names they were made with: put the folder "
+                    "back (or rename both back)")
+        self._open = [self.handle[RECORDS]] if self.format == 2 else []
         for view in self.all_views():
+            self._open.append(view.features)
             if view.features.is_virtual:
-                folder = view.source_file(self.path).parent
-                for source in view.features.virtual_sources():
-                    if source.file_name != "." and not (folder / source.file_name).is_file():
-                        raise CacheError(f"{self.path}: its features are in the shard file {source.file_name}, "
-                                         "which is missing; put the shard files (and their .data folders) back "
-                                         "beside it, or merge again")
+                self._check_sources(view.features, view.source_file(self.path).parent)
+
+    def _check_sources(self, features: h5py.Dataset, folder: Path) -> None:
+        """Every source of a merged view must be found, or it would read as NaN."""
+        for source in features.virtual_sources():
+            if source.file_name == ".":
+                continue
+            try:
+                with h5py.File(folder / source.file_name, "r") as handle:
+                    handle[source.dset_name].shape
+            except (OSError, KeyError):
+                raise CacheError(f"{self.path}: its features are in the shard file {source.file_name}, "
+                                 "which is missing; put the shard files (and their .data folders) back "
+                                 "beside it, or merge again") from None
 
     def refuse_shard(self) -> None:
         """Refuse an unmerged shard: it holds a slice, not a dataset."""
@@ -204,6 +236,16 @@ def has_view(cache: Path, key: str, view: str) -> bool:
         return False
     with open_cache(cache, shards=True) as reader:
         return reader.has_view(key, view)
+
+
+def merged_from(cache: Path) -> Optional[list[str]]:
+    """The shard files ``cache`` was merged from ([] if it was not merged), read even when they
+    are gone (to merge again); None if it is no readable HDF5 file."""
+    try:
+        with h5py.File(cache, "r") as handle:
+            return json.loads(handle.attrs.get(MERGED_FROM, "[]"))
+    except OSError:
+        return None
 
 
 def cache_format(cache: Path) -> Optional[int]:

@@ -28,10 +28,12 @@ import numpy as np
 from ..errors import CacheError
 from .index import Index
 from .layout import (
+    COMPLETE,
     FAILED_INDICES,
     FAILED_REASONS,
     FEATURES,
     FORMAT,
+    MERGED_FROM,
     RECORDS,
     RECORDS_ROOT,
     STR,
@@ -226,7 +228,7 @@ def read_shard(path: Path) -> ShardFile:
 def _check_view(path: Path, view: View, shard: Shard, n_records: int) -> None:
     """A shard's view must be complete and hold exactly its block of records."""
     name = f"{view.key}/{view.name}"
-    if not view.attrs.get("complete", False):
+    if not view.attrs.get(COMPLETE, False):
         raise CacheError(f"{path}: view {name} is incomplete; run its `featcache extract --shard {shard}` again")
     rows = shard.rows(n_records)
     held = (int(view.attrs["record_start"]), int(view.attrs["record_stop"]), view.features.shape[0])
@@ -271,7 +273,7 @@ def _merged_index(out: Path, files: list[ShardFile]) -> Index:
     features are a virtual dataset over the shards' features."""
     with open_cache(files[0].path, shards=True) as first:
         attrs = {**first.attrs, "featcache_format": FORMAT, "created": now(),
-                 "merged_from": json.dumps([_relative(file.path, out.parent) for file in files])}
+                 MERGED_FROM: json.dumps([_relative(file.path, out.parent) for file in files])}
         records = write_data_file(out, new_file_name(RECORDS_ROOT),
                                   lambda handle: handle.copy(first.handle[RECORDS], handle, name=RECORDS_ROOT))
         index = Index(attrs=attrs, records=records, groups={key: first.group_attrs(key) for key in files[0].views})

@@ -14,6 +14,7 @@ from typing import Union
 
 import h5py
 
+from ..errors import CacheError
 from .index import Index
 from .layout import (
     FAILED_INDICES,
@@ -23,6 +24,7 @@ from .layout import (
     RECORDS,
     RECORDS_ROOT,
     SPLIT_ROOT,
+    SPLITS,
     VIEW_ROOT,
     data_folder,
     new_file_name,
@@ -76,7 +78,7 @@ def _convert(cache: Path, reader: CacheReader) -> Index:
             index.views.setdefault(key, {})[name] = file
     for name in reader.splits():
         node = handle[split_path(name)]
-        index.splits[name] = write_data_file(cache, new_file_name("splits", name),
+        index.splits[name] = write_data_file(cache, new_file_name(SPLITS, name),
                                              lambda target, node=node: handle.copy(node, target, name=SPLIT_ROOT))
     return index
 
@@ -93,12 +95,26 @@ def _copy_view(cache: Path, view: View, target: h5py.File, folder: Path) -> None
     node.attrs.update(view.attrs)
 
 
+def _data_of(file: Path, dataset: str) -> tuple[Path, str]:
+    """The file and dataset that hold ``dataset`` of ``file``, following links (a shard upgraded
+    to format 2 holds its features in its data folder)."""
+    try:
+        with h5py.File(file, "r") as handle:
+            found = handle[dataset]
+            holder = Path(found.file.filename)
+            return (holder if holder.is_absolute() else file.parent / holder), found.name
+    except (OSError, KeyError):
+        raise CacheError(f"{file}: the shard file a merged view reads is missing or lacks {dataset}; put it back "
+                         "beside the cache before upgrading") from None
+
+
 def _repoint(features: h5py.Dataset, node: h5py.Group, was: Path, folder: Path) -> None:
     """A virtual dataset like ``features`` (sources relative to ``was``), its sources relative to ``folder``."""
     layout = h5py.VirtualLayout(shape=features.shape, dtype=features.dtype)
     for mapping in features.virtual_sources():
         start, end = mapping.vspace.get_select_bounds()  # merge maps each whole source onto a block of rows
         shape = tuple(int(stop - first + 1) for first, stop in zip(start, end))
-        path = os.path.relpath(os.path.abspath(was / mapping.file_name), os.path.abspath(folder))
-        layout[start[0] : end[0] + 1] = h5py.VirtualSource(path, mapping.dset_name, shape=shape, dtype=features.dtype)
+        file, dataset = _data_of(was / mapping.file_name, mapping.dset_name)
+        path = os.path.relpath(os.path.abspath(file), os.path.abspath(folder))
+        layout[start[0] : end[0] + 1] = h5py.VirtualSource(path, dataset, shape=shape, dtype=features.dtype)
     node.create_virtual_dataset(FEATURES, layout, fillvalue=features.fillvalue)

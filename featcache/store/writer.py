@@ -27,15 +27,17 @@ import h5py
 import numpy as np
 
 from ..errors import CacheError, CacheLocked
-from ..files import sync_file
+from ..files import leftovers, sync_directory, sync_file
 from .index import Index, read_index, write_index
 from .layout import (
     FEATURES,
     FORMAT,
     RECORDS_ROOT,
     SPLIT_ROOT,
+    SPLITS,
     VIEW_ROOT,
     Records,
+    check_name,
     data_folder,
     lock_path,
     new_file_name,
@@ -102,8 +104,15 @@ def write_data_file(cache: Path, name: str, fill: Callable[[h5py.File], None]) -
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as handle:
         fill(handle)
-    sync_file(path)
+    make_durable(cache, path)
     return name
+
+
+def make_durable(cache: Path, path: Path) -> None:
+    """A data file, and its entries in the data folder, safely on disk before an index links it."""
+    sync_file(path)
+    for folder in {path.parent, data_folder(cache)}:
+        sync_directory(folder)
 
 
 @contextmanager
@@ -112,6 +121,7 @@ def writing_view(cache: Path, key: str, view: str, shape: tuple[int, int], dtype
                  records: Optional[Records] = None, chunks: Optional[tuple[int, int]] = None) -> Iterator[h5py.Dataset]:
     """A new view of group ``key`` (made with ``group_attrs`` if new) whose features the block
     fills; linked when the block succeeds. A new cache needs ``records``. The caller holds the lock."""
+    check_name("view", view)
     index = _current_index(cache, records).changed()
     if view in index.views.get(key, {}):
         raise CacheError(f"{cache}: group {key} already has a {view!r} view; remove it first "
@@ -123,7 +133,7 @@ def writing_view(cache: Path, key: str, view: str, shape: tuple[int, int], dtype
         node = handle.create_group(VIEW_ROOT)
         yield node.create_dataset(FEATURES, shape=shape, dtype=dtype, chunks=chunks)
         write_view_record(node, failed, reasons, stats or {})
-    sync_file(path)
+    make_durable(cache, path)
     index.groups.setdefault(key, group_attrs)
     index.views.setdefault(key, {})[view] = name
     publish(cache, index)
@@ -160,6 +170,8 @@ def commit_extraction(cache: Path, key: str, group_attrs: dict, records: Records
     """Link the finished extraction of ``key`` (its view files, written in place) into the
     cache, creating the cache if needed, and drop its progress file. The caller holds the lock."""
     files = finish_view_files(cache, key, stats)
+    for name in files.values():
+        make_durable(cache, data_folder(cache) / name)
     index = _current_index(cache, records).changed()
     index.groups.setdefault(key, group_attrs)
     index.views.setdefault(key, {}).update(files)
@@ -169,6 +181,7 @@ def commit_extraction(cache: Path, key: str, group_attrs: dict, records: Records
 
 def add_split(cache: Path, name: str, parts: np.ndarray, attrs: dict) -> None:
     """Store a split (part per record). The caller holds the lock."""
+    check_name("split", name)
     index = _current_index(cache, None).changed()
     if name in index.splits:
         raise CacheError(f"{cache}: split {name!r} is stored already; use another name")
@@ -176,7 +189,7 @@ def add_split(cache: Path, name: str, parts: np.ndarray, attrs: dict) -> None:
     def fill(handle: h5py.File) -> None:
         handle.create_dataset(SPLIT_ROOT, data=parts, dtype=np.int8).attrs.update(attrs)
 
-    index.splits[name] = write_data_file(cache, new_file_name("splits", name), fill)
+    index.splits[name] = write_data_file(cache, new_file_name(SPLITS, name), fill)
     publish(cache, index)
 
 
@@ -220,18 +233,19 @@ def delete_cache(cache) -> None:
     """Delete a whole cache: its index first (then it is gone for every reader), then its data
     and unfinished work."""
     cache = Path(cache)
-    with writer_lock(cache):
+    with writer_lock(cache):  # its lock file stays: another writer may be waiting on it
         cache.unlink(missing_ok=True)
         for folder in (data_folder(cache), partial_folder(cache)):
             shutil.rmtree(folder, ignore_errors=True)
-    lock_path(cache).unlink(missing_ok=True)
 
 
 def tidy(cache: Path) -> int:
     """Delete the data files nothing refers to (left by a crash, or unlinked), and progress files
     of extractions already committed; the bytes freed. The caller holds the lock."""
+    for path in leftovers(cache):  # an index being written when a process was killed
+        path.unlink()
     folder = data_folder(cache)
-    if not folder.is_dir():
+    if not folder.is_dir() or not cache.exists():  # without its index nothing is known to be unlinked
         return 0
     index = read_index(cache) if cache_format(cache) == FORMAT else None  # format 1 links nothing
     linked = index.files() if index is not None else set()

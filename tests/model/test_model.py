@@ -20,9 +20,10 @@ import metrics
 from featcache.cli import app
 from featcache.demo import make_synthetic_faces
 from featcache.errors import ModelError
-from featcache.experiment import best_results, compare
+from featcache.experiment import best_results, compare, run_head
 from featcache.model import Model, TaskHead, load_model
 from featcache.recipe import Extraction, Recipe, prepare, run_recipe
+from featcache.sources import extract_command
 from featcache.splits import cached_split
 from imagegen import _truncated_jpeg
 
@@ -231,6 +232,18 @@ def test_a_model_whose_weights_changed_is_refused_in_one_line(faces, weights_fil
     result = CliRunner().invoke(app, ["predict", "--model", str(tmp_path / "m"), "--data", str(faces)])
     assert result.exit_code == 2 and f"weights '{path}': no such file" in result.output
     assert "--weights fer_minixception=PATH" in result.output
+
+
+def test_a_model_of_float16_features_rounds_its_features_as_the_cache_stored_them(faces, tmp_path):
+    cache = tmp_path / "half.h5"
+    key = featcache.extract(faces, FACE, cache, weights=None, flip=True, dtype="float16", engine="tensorflow").group
+    features = featcache.combine(cache, [key], view="mean")  # original and flip, each stored in float16
+    (reference,) = run_head(features, cached_split(cache), "ridge", "regress")
+    model = featcache.Model.from_results([reference], cache=cache)
+    assert model.sources[0].dtype == "float16" and "--dtype float16" in extract_command(model.sources[0])
+    files = files_of(cache, reference["test_index"])
+    predicted = model.predict_images(files, engine="tensorflow").predictions
+    agree(predicted.valence_arousal, reference["predictions"], 1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -90,8 +90,8 @@ def test_the_cache_folder_moves_as_a_whole_but_not_without_its_data_folder(tmp_p
     monkeypatch.chdir(tmp_path)
     assert ops.snapshot(tmp_path / "there" / ops.CACHE) == before
     data_folder(tmp_path / "there" / ops.CACHE).rename(tmp_path / "elsewhere")
-    with pytest.raises(CacheError, match=r"its file faces\.h5\.data/.* is missing; the cache was moved without its "
-                                         r"faces\.h5\.data folder"):
+    with pytest.raises(CacheError, match=r"its file faces\.h5\.data/.* is missing; a cache is its index and the "
+                                         r"folder faces\.h5\.data beside it, under the names they were made with"):
         featcache.load(tmp_path / "there" / ops.CACHE, "first")
 
 
@@ -113,7 +113,28 @@ def test_remove_deletes_a_view_or_a_group_and_frees_its_disk(tmp_path):
     refused = runner.invoke(app, ["remove", str(cache), "--group", "nothing-0"])
     assert refused.exit_code == 2 and "has no group 'nothing-0'; `featcache info" in refused.output
     featcache.store.delete_cache(cache)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # index, data folder and lock file all gone
+    assert [p.name for p in tmp_path.iterdir()] == [f"{ops.CACHE}.lock"]  # index and data gone; the lock stays
+
+
+def test_a_writer_never_deletes_data_it_cannot_account_for(tmp_path):
+    ops.prepare("split", tmp_path / "a")
+    cache = tmp_path / "a" / ops.CACHE
+    files = sorted(data_folder(cache).rglob("*.h5"))
+    cache.rename(tmp_path / "moved.h5")  # the index alone moved away: its data folder is not orphaned
+    with pytest.raises(CacheError, match="no such cache file"):
+        featcache.remove(cache, "first-0")
+    assert sorted(data_folder(cache).rglob("*.h5")) == files
+    copy = tmp_path / "a" / "copy.h5"  # an index copied without its data folder: read, but never written
+    copy.write_bytes((tmp_path / "moved.h5").read_bytes())
+    (tmp_path / "moved.h5").rename(cache)
+    with pytest.raises(CacheError, match=r"copy\.h5 links faces\.h5\.data/.*, outside its own copy\.h5\.data/ "
+                                         "folder: a cache is its index and the data folder named after it"):
+        featcache.remove(copy, "first-0")
+    assert sorted(data_folder(cache).rglob("*.h5")) == files
+    with pytest.raises(ValueError, match="split name 'fold/1': use a plain name without '/'"):
+        from featcache.splits import cached_split
+
+        cached_split(cache, "fold/1")
 
 
 def test_info_shows_each_views_file_size_and_dtype(tmp_path):
@@ -195,8 +216,9 @@ def test_a_format_1_cache_reads_as_before_refuses_writes_and_upgrades_in_place(t
 
 def test_float16_features_are_a_group_of_their_own_stored_in_half_the_bytes(affectnet_tree, tmp_path):
     affectnet, cache = affectnet_tree, tmp_path / "faces.h5"
-    full = featcache.extract(affectnet.root, "fer_minixception", cache, weights=None, flip=True)
-    half = featcache.extract(affectnet.root, "fer_minixception", cache, weights=None, flip=True, dtype="float16")
+    options = {"weights": None, "flip": True, "engine": "tensorflow"}
+    full = featcache.extract(affectnet.root, "fer_minixception", cache, **options)
+    half = featcache.extract(affectnet.root, "fer_minixception", cache, dtype="float16", **options)
     assert half.group != full.group and half.images > 0
     a, b = featcache.load(cache, group=full.group), featcache.load(cache, group=half.group)
     assert b.features.dtype == np.float32 and b.config["dtype"] == "float16" and "dtype" not in a.config
@@ -213,3 +235,15 @@ def test_float16_features_are_a_group_of_their_own_stored_in_half_the_bytes(affe
         np.testing.assert_array_equal(np.asarray(lazy.features, dtype=np.float32), b.features)
     with pytest.raises(ValueError, match="dtype must be one of float32, float16, got 'int8'"):
         featcache.extract(affectnet.root, "fer_minixception", cache, weights=None, dtype="int8")
+
+
+def test_features_beyond_float16s_range_are_refused_not_stored_as_infinity(tmp_path):
+    from featcache.store import PartialWriter
+
+    writer = PartialWriter(tmp_path / "c.h5", "b-1", {**ops.config("b"), "dtype": "float16"}, "fp", ["original"], 4)
+    writer.write("original", np.array([0, 1]), np.full((2, ops.DIM), 1 + 2**-11, np.float32))  # a tie: to even
+    assert writer.features("original")[0, 0] == np.float16(1.0)
+    with pytest.raises(CacheError, match=r"features of view original exceed float16's range \(largest 7e\+04\); "
+                                         "extract with --dtype float32"):
+        writer.write("original", np.array([2]), np.full((1, ops.DIM), 70000.0, np.float32))
+    writer.close()
