@@ -115,6 +115,19 @@ def base_format1(cache: Path, n: int) -> None:
 # ------------------------------------------------------------------ the changes, per format
 
 
+def inputs_for(operation: str, n: int) -> dict:
+    """What a change writes, made before it is timed (and dropped after, to leave memory to the
+    page cache): a split, landmark-sized features, or a view's features."""
+    made = {"n": n, "records": records(n)}
+    if operation == "split":
+        made["parts"] = np.random.default_rng(n).integers(0, 3, n).astype(np.int8)
+    elif operation == "landmarks":
+        made["landmarks"] = np.full((n, LANDMARK_DIM), 0.5, dtype=np.float32)
+    else:
+        made["view"] = np.full((n, DIM), 0.25, dtype=np.float32)
+    return made
+
+
 def change(fmt: int, operation: str, cache: Path, inputs: dict) -> int:
     """Make one change to ``cache``; the bytes it owns."""
     n = inputs["n"]
@@ -204,10 +217,6 @@ class FolderPeak:
 
 def measure_changes(work: Path, n: int, repeats: int) -> list[dict]:
     """Every change on both formats at one size: medians of the interleaved repeats."""
-    rng = np.random.default_rng(n)
-    inputs = {"n": n, "records": records(n), "parts": rng.integers(0, 3, n).astype(np.int8),
-              "landmarks": rng.standard_normal((n, LANDMARK_DIM), dtype=np.float32),
-              "view": rng.standard_normal((n, DIM), dtype=np.float32)}
     bases = {}
     for fmt, make in ((1, base_format1), (2, base_format2)):
         folder = work / f"base-{n}-format{fmt}"
@@ -222,11 +231,15 @@ def measure_changes(work: Path, n: int, repeats: int) -> list[dict]:
             for fmt in (1, 2):
                 folder = work / f"run-{n}-format{fmt}-{operation}-{repeat}"
                 shutil.copytree(bases[fmt], folder, copy_function=os.link)  # shares the base's bytes
+                inputs = inputs_for(operation, n)
+                own = {"split": n, "landmarks": n * LANDMARK_DIM * 4, "view": n * DIM * 4}[operation]
+                before = plain_write(folder, own)
                 with FolderPeak(folder) as peak:
                     began = time.perf_counter()
-                    own = change(fmt, operation, folder / "faces.h5", inputs)
+                    change(fmt, operation, folder / "faces.h5", inputs)
                     seconds = time.perf_counter() - began
-                reference = plain_write(folder, own)
+                reference = (before + plain_write(folder, own)) / 2  # just before and just after
+                del inputs
                 runs.setdefault((operation, fmt), []).append(
                     {"seconds": seconds, "own_bytes": own, "plain_write_s": reference,
                      "beyond_own_s": seconds - reference, "peak_growth": peak.peak - peak.start,
@@ -268,10 +281,10 @@ def measure_load(work: Path, n: int, repeats: int) -> dict:
 
 
 RSS_CHILD = """
-import resource, sys, featcache
+import sys, featcache
 featcache.extract(sys.argv[1], "fer_minixception", sys.argv[2], weights=None, layout="flat")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-"""
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""  # VmHWM: this process's own peak (ru_maxrss would keep the benchmark's, inherited at fork)
 
 
 def measure_memory(work: Path, counts: list[int]) -> list[dict]:
@@ -309,7 +322,8 @@ def markdown(changes: list[dict], load: dict, memory: list[dict], sizes: list[in
         "# The cache at scale: what a change costs, format 2 against format 1\n",
         f"Synthetic caches of {' and '.join(f'{n:,}' for n in sizes)} records x {DIM:,} float32 features in two "
         f"views; each change made {repeats} times on a fresh hard-linked copy, medians. *Beyond own bytes*: the "
-        "change's time minus a plain `tofile` + fsync of the bytes it adds, measured beside it. *Extra disk*: peak "
+        "change's time minus a plain `tofile` + fsync of the bytes it adds (the mean of one just before and one "
+        "just after it). *Extra disk*: peak "
         "growth of the cache folder beyond those bytes (largest of the repeats).\n",
         "| change | records | format | time | own bytes (plain write) | beyond own bytes | extra disk |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -164,6 +164,8 @@ class PartialWriter:
 
 def _spread(indices: np.ndarray, features: np.ndarray) -> np.ndarray:
     """Rows for the index range indices[0]..indices[-1], NaN where a record failed."""
+    if len(indices) == indices[-1] - indices[0] + 1:  # none failed: the rows as they are
+        return np.asarray(features, dtype=np.float32)
     block = np.full((indices[-1] - indices[0] + 1, features.shape[1]), np.nan, dtype=np.float32)
     block[indices - indices[0]] = features
     return block
