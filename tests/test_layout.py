@@ -58,3 +58,30 @@ def test_cli_lists_backbones_and_fails_in_one_line():
     missing = runner.invoke(app, ["backbones", "nothing*"])
     assert missing.exit_code == 2
     assert missing.output.strip() == "featcache: error: no backbone matches 'nothing*'; try 'featcache backbones' for all"
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules a source file imports (relative imports resolved against featcache)."""
+    import ast
+
+    package = ".".join(path.relative_to(Path(featcache.__file__).parent.parent).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            found.add(".".join(part for part in (base, node.module or "") if part))
+    return found
+
+
+def test_the_store_alone_knows_the_cache_format():
+    """Only featcache/store opens HDF5 files; the store builds on errors and files alone."""
+    root = Path(featcache.__file__).parent
+    for path in root.rglob("*.py"):
+        imported = _imports(path)
+        if path.parent.name == "store":
+            outside = {m for m in imported if m.startswith("featcache") and not m.startswith("featcache.store")}
+            assert outside <= {"featcache.errors", "featcache.files"}, f"{path} imports {sorted(outside)}"
+        else:
+            assert "h5py" not in imported, f"{path} opens HDF5 itself; go through featcache.store"
