@@ -38,11 +38,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # format1: the old writer
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 import featcache  # noqa: E402
+import format1  # noqa: E402
 from _common import write_results  # noqa: E402
 from featcache.files import sync_file  # noqa: E402
 from featcache.store import (  # noqa: E402
@@ -51,7 +53,6 @@ from featcache.store import (  # noqa: E402
     add_split,
     add_view,
     commit_extraction,
-    format1,
     group_attrs,
     writer_lock,
 )

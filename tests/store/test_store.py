@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 import featcache
 import store_operations as ops
 from featcache.cli import app
-from featcache.store import CacheError, data_folder, format1, open_cache
+import format1
+from featcache.store import CacheError, data_folder, open_cache
 from featcache.store.layout import group_attrs
 
 KILLS = 20

@@ -1,10 +1,11 @@
-"""Format 1, the one-file cache of earlier releases: what :mod:`.upgrade` converts.
+"""Format 1, the one-file cache of earlier releases, written as they wrote it.
 
 Format 1 keeps records, views and splits inside one HDF5 file under the same paths the
 index of format 2 links (``/records``, ``/groups/<key>/<view>``, ``/splits/<name>``), so
-:class:`~featcache.store.reader.CacheReader` reads both alike. Every change rewrote the whole
-file (a copy, changed, renamed over the old one): :func:`rewrite`, kept so that tests can
-make format 1 caches and benchmarks can measure what format 2 saves.
+:class:`featcache.store.CacheReader` reads both alike and ``featcache upgrade`` converts it.
+Every change rewrote the whole file (a copy, changed, renamed over the old one):
+:func:`rewrite`. The tests make format 1 caches with it; ``benchmarks/bench_store.py`` (with
+``tests/`` on its path) measures what format 2 saves against it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Iterator, Optional
 
 import h5py
 
-from ..files import atomic_file
-from .layout import FEATURES, RECORDS, Records, view_path, write_records, write_view_record
+from featcache.files import atomic_file
+from featcache.store.layout import FEATURES, RECORDS, Records, view_path, write_records, write_view_record
 
 FORMAT_1 = 1
 
