@@ -465,6 +465,7 @@ def format_info(summary: dict) -> str:
         lines.append(f"{target}: " + (f"{stats['present']} values in [{stats['min']:.3f}, {stats['max']:.3f}], "
                                       f"mean {stats['mean']:.3f}" if stats["present"] else "absent"))
     lines.append(f"landmarks: {'present' if summary['landmarks'] else 'absent'}")
+    lines.append(f"splits: {', '.join(summary['splits']) or 'none yet'}")
     if not summary["groups"]:
         lines.append("groups: none")
     for key, group in summary["groups"].items():

@@ -147,7 +147,7 @@ def test_info_shows_each_views_file_size_and_dtype(tmp_path):
     shown = CliRunner().invoke(app, ["info", str(cache)])
     assert shown.exit_code == 0, shown.output
     assert f"flip: features {ops.N} x {ops.DIM} float32, in {Path(view['file']).name} (" in shown.output
-    assert "format 2" in shown.output
+    assert "format 2" in shown.output and "splits: none yet" in shown.output
 
 
 # ------------------------------------------------------------------------------ format 1
