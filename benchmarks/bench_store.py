@@ -172,9 +172,9 @@ def change(fmt: int, operation: str, cache: Path, inputs: dict) -> int:
     return features.nbytes
 
 
-def plain_write(folder: Path, nbytes: int) -> float:
-    """Seconds to write and fsync ``nbytes`` to a new file in ``folder`` (the change's own bytes)."""
-    data = np.ones(max(1, nbytes), dtype=np.uint8)
+def plain_write(folder: Path, data: np.ndarray) -> float:
+    """Seconds to write and fsync ``data`` (the change's own bytes, from the same memory) to a new
+    file in ``folder``."""
     path = folder / "plain-write.bin"
     os.sync()  # start from a clean page cache, as the change does
     began = time.perf_counter()
@@ -234,15 +234,16 @@ def measure_changes(work: Path, n: int, repeats: int) -> list[dict]:
                 folder = work / f"run-{n}-format{fmt}-{operation}-{repeat}"
                 shutil.copytree(bases[fmt], folder, copy_function=os.link)  # shares the base's bytes
                 inputs = inputs_for(operation, n)
-                own = {"split": n, "landmarks": n * LANDMARK_DIM * 4, "view": n * DIM * 4}[operation]
-                before = plain_write(folder, own)
+                data = inputs[{"split": "parts", "landmarks": "landmarks", "view": "view"}[operation]]
+                own = data.nbytes
+                before = plain_write(folder, data)
                 os.sync()  # no writeback of earlier work inside the timed change
                 with FolderPeak(folder) as peak:
                     began = time.perf_counter()
                     change(fmt, operation, folder / "faces.h5", inputs)
                     seconds = time.perf_counter() - began
-                reference = (before + plain_write(folder, own)) / 2  # just before and just after
-                del inputs
+                reference = (before + plain_write(folder, data)) / 2  # just before and just after
+                del inputs, data
                 runs.setdefault((operation, fmt), []).append(
                     {"seconds": seconds, "own_bytes": own, "plain_write_s": reference,
                      "beyond_own_s": seconds - reference, "peak_growth": peak.peak - peak.start,
