@@ -1,4 +1,4 @@
-"""Scale (issue 8): out-of-core heads on a cache far larger than the data the heads keep.
+"""Scale: out-of-core heads on a cache far larger than the data the heads keep.
 
 Writes a synthetic featcache cache of 1,000,000 x 1,280 float16 features (2.4 GiB; a few
 rows marked failed, NaN in the file) in a temporary folder outside the repository, then

@@ -30,7 +30,7 @@ class KerasApp(NamedTuple):
 
 
 # Recommended taps: the last layer at stride 16 (14 x 14 at 224 px), pooled on a 2 x 2
-# grid; on aligned faces where a feature fires matters (see issue 3's measurements).
+# grid; on aligned faces where a feature fires matters (measured in benchmarks/results/backbones.md).
 KERAS_APPS: tuple[KerasApp, ...] = (
     KerasApp("mobilenet", "MobileNet", "mobilenet", 224, 1024, "tf", ("conv_pw_11_relu:2",)),
     KerasApp("mobilenet_v2", "MobileNetV2", "mobilenet_v2", 224, 1280, "tf", ("block_13_expand_relu:2",)),

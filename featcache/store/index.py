@@ -16,7 +16,7 @@ import h5py
 
 from ..errors import CacheError
 from ..files import atomic_file
-from .layout import FORMAT, GROUPS, RECORDS, RECORDS_ROOT, SPLIT_ROOT, SPLITS, VIEW_ROOT, data_folder
+from .layout import FORMAT, FORMAT_ATTR, GROUPS, RECORDS, RECORDS_ROOT, SPLIT_ROOT, SPLITS, VIEW_ROOT, data_folder
 
 
 @dataclass
@@ -63,7 +63,7 @@ def read_index(cache: Path) -> Index:
 
 def write_index(cache: Path, index: Index) -> None:
     """Put ``index`` in the cache's place, atomically."""
-    if index.attrs.get("featcache_format") != FORMAT:
+    if index.attrs.get(FORMAT_ATTR) != FORMAT:
         raise ValueError(f"an index is format {FORMAT}, got {index.attrs.get('featcache_format')!r}")
     prefix = data_folder(cache).name + "/"
     with atomic_file(cache) as temporary, h5py.File(temporary, "w") as handle:

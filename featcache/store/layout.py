@@ -36,6 +36,7 @@ STR = h5py.string_dtype("utf-8")
 DTYPES = ("float32", "float16")  # how features may be stored; float32 is the default
 
 RECORDS, GROUPS, SPLITS = "records", "groups", "splits"
+FORMAT_ATTR = "featcache_format"  # the cache's attribute naming its format
 COMPLETE, MERGED_FROM = "complete", "merged_from"  # a view's attribute; a merged cache's
 FEATURES, FAILED_INDICES, FAILED_REASONS = "features", "failed_indices", "failed_reasons"
 VIEW_ROOT, SPLIT_ROOT, RECORDS_ROOT = "view", "split", "records"  # the group in each linked file
@@ -154,7 +155,7 @@ class Records:
     def attrs(self, format: int) -> dict:
         """The cache's own attributes."""
         return {
-            "featcache_format": format,
+            FORMAT_ATTR: format,
             "created": now(),
             "dataset_fingerprint": self.fingerprint,
             "dataset_layout": self.layout,

@@ -16,6 +16,7 @@ from .layout import (
     FAILED_INDICES,
     FAILED_REASONS,
     FEATURES,
+    FORMAT_ATTR,
     GROUPS,
     MERGED_FROM,
     READABLE,
@@ -65,7 +66,7 @@ class CacheReader:
     # -- the cache's attributes
     @property
     def format(self) -> int:
-        return int(self.handle.attrs["featcache_format"])
+        return int(self.handle.attrs[FORMAT_ATTR])
 
     @property
     def fingerprint(self) -> str:
@@ -221,7 +222,7 @@ def open_cache(cache: Path, *, shards: bool = False) -> Iterator[CacheReader]:
     except OSError as error:
         raise CacheError(f"{cache}: not a readable HDF5 file ({str(error).splitlines()[0]})") from None
     with handle:
-        if handle.attrs.get("featcache_format") not in READABLE:
+        if handle.attrs.get(FORMAT_ATTR) not in READABLE:
             raise CacheError(f"{cache}: not a featcache cache (format {handle.attrs.get('featcache_format')!r})")
         reader = CacheReader(handle, cache)
         reader.check_files()

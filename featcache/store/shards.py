@@ -33,6 +33,7 @@ from .layout import (
     FAILED_REASONS,
     FEATURES,
     FORMAT,
+    FORMAT_ATTR,
     MERGED_FROM,
     RECORDS,
     RECORDS_ROOT,
@@ -272,7 +273,7 @@ def _merged_index(out: Path, files: list[ShardFile]) -> Index:
     """The merged cache's records (copied from the first shard) and, per view, a view file whose
     features are a virtual dataset over the shards' features."""
     with open_cache(files[0].path, shards=True) as first:
-        attrs = {**first.attrs, "featcache_format": FORMAT, "created": now(),
+        attrs = {**first.attrs, FORMAT_ATTR: FORMAT, "created": now(),
                  MERGED_FROM: json.dumps([_relative(file.path, out.parent) for file in files])}
         records = write_data_file(out, new_file_name(RECORDS_ROOT),
                                   lambda handle: handle.copy(first.handle[RECORDS], handle, name=RECORDS_ROOT))

@@ -21,6 +21,7 @@ from .layout import (
     FAILED_REASONS,
     FEATURES,
     FORMAT,
+    FORMAT_ATTR,
     RECORDS,
     RECORDS_ROOT,
     SPLIT_ROOT,
@@ -67,7 +68,7 @@ def _convert(cache: Path, reader: CacheReader) -> Index:
     handle = reader.handle
     records = write_data_file(cache, new_file_name(RECORDS_ROOT),
                               lambda target: handle.copy(handle[RECORDS], target, name=RECORDS_ROOT))
-    index = Index(attrs={**reader.attrs, "featcache_format": FORMAT, "upgraded": now()}, records=records)
+    index = Index(attrs={**reader.attrs, FORMAT_ATTR: FORMAT, "upgraded": now()}, records=records)
     for key in reader.groups():
         index.groups[key] = reader.group_attrs(key)
         for name in reader.views(key):
