@@ -1,15 +1,16 @@
 """Result quality on the real AffectNet subset: frozen features and light heads, 5 seeded splits.
 
 Each configuration (feature groups, view, heads) is scored on 5 stratified 70/15/15 splits
-(seeds 0-4, byte-identical images kept together). Heads train on the training and
-validation parts (85%), choose their hyper-parameters by cross-validation inside that part
-only, and are scored once on the test part. Reported: mean and standard deviation over the
+(seeds 0-4, byte-identical images kept together, and record groups with ``--group-by`` or when
+the cache has them). Heads train on the training and validation parts (85%), choose their
+hyper-parameters by cross-validation inside that part only, and are scored once on the test
+part. Reported: mean and standard deviation over the
 splits of every classification and regression figure, the extraction time of the groups
 used (once, from the cache) and the mean fit time, beside the reference reports and the
 fine-tuned ResNet50. The recipe row is :data:`featcache.recipe.AFFECT`, exactly as
 ``featcache recipe`` runs it.
 
-    python benchmarks/quality.py [--splits 5] [--work DIR] [--configs NAME,...]
+    python benchmarks/quality.py [--splits 5] [--work DIR] [--configs NAME,...] [--group-by SPEC]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,7 +37,9 @@ from featcache.experiment import run_head  # noqa: E402
 from featcache.feature_sets import combine  # noqa: E402
 from featcache.landmarks import add_landmark_group  # noqa: E402
 from featcache.recipe import AFFECT, FER_VIEWS, Extraction, Recipe, recipe_views  # noqa: E402
+from featcache.record_groups import group_ids  # noqa: E402
 from featcache.splits import stratified_split  # noqa: E402
+from featcache.store import open_cache  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 DATA = SHARED / "data" / "affectnet-subset"
@@ -125,14 +129,24 @@ def extraction_seconds(cache: Path, keys: list[str], views: tuple) -> float:
     return sum(runs.values())
 
 
-def evaluate(config: Config, cache: Path, splits: int) -> dict:
+def record_groups(cache: Path, features, group_by: Optional[str]) -> Optional[np.ndarray]:
+    """Each row's record group: from ``--group-by``, else as stored in the cache, else None."""
+    if group_by is not None:
+        return group_ids(group_by, features.paths)
+    with open_cache(cache) as reader:
+        stored = reader.record_groups()
+    return None if stored is None else stored[0][features.index]
+
+
+def evaluate(config: Config, cache: Path, splits: int, group_by: Optional[str] = None) -> dict:
     keys = [group_of(part, cache) for part in config.parts]
     features = combine(cache, keys, view=config.view)
     extra = {"blocks": features.config["dims"]} if config.ensemble else {}
+    groups = record_groups(cache, features, group_by)
     runs = []
     for seed in range(splits):
         parts = np.full(features.index.max() + 1, -1, dtype=np.int8)
-        parts[features.index] = stratified_split(features.labels, features.content_hashes, seed=seed)
+        parts[features.index] = stratified_split(features.labels, features.content_hashes, seed=seed, groups=groups)
         for task, (head, params) in (("classify", config.classify), ("regress", config.regress)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # lbfgs convergence notes at the weakest C
@@ -189,6 +203,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "featcache" / "quality",
                         help="where the feature cache is kept (never inside the repository)")
     parser.add_argument("--configs", default="", help="comma-separated indices into CONFIGS (default: all)")
+    parser.add_argument("--group-by", default=None, metavar="SPEC",
+                        help="keep record groups on one side of every split (featcache.record_groups); default: "
+                             "the groups stored in the cache, if any")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the shared AffectNet subset is not here; this benchmark needs ../shared")
@@ -198,7 +215,7 @@ def main() -> None:
     began = time.perf_counter()
     rows = []
     for config in chosen:  # the files are rewritten after each configuration, so a cut-short run keeps its rows
-        rows.append(evaluate(config, cache, args.splits))
+        rows.append(evaluate(config, cache, args.splits, args.group_by))
         best = max(rows, key=lambda r: r["accuracy"]["mean"] + r["valence_ccc"]["mean"] + r["arousal_ccc"]["mean"])
         paths = write_results("quality", {"splits": args.splits, "configurations": rows, "references": REFERENCES,
                                           "targets": TARGETS, "best": best["name"], "complete": len(rows) == len(chosen),

@@ -40,6 +40,8 @@ _PUBLIC = {
     "add_landmark_group": "featcache.landmarks",
     "run_recipe": "featcache.recipe",
     "open_dataset": "featcache.datasets",
+    "set_groups": "featcache.record_groups",
+    "check_split": "featcache.leaks",
     "compare": "featcache.experiment",
     "train": "featcache.model",
     "evaluate": "featcache.model",

@@ -88,6 +88,19 @@ ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, typ
 Dtype = Enum("Dtype", {name: name for name in DTYPES}, type=str)
 
 
+GROUP_BY_OPTION = typer.Option(None, "--group-by", metavar="SPEC",
+                               help="Keep each person or video on one side of the split: col:NAME (CSV column), "
+                                    "folder:N, or a regular expression over the paths.")
+
+
+def _group(cache: Path, group_by: Optional[str]) -> None:
+    """Group the cache's records as --group-by asks (once; the same again changes nothing)."""
+    if group_by is not None:
+        from featcache.record_groups import set_groups
+
+        typer.echo(f"{cache}: {set_groups(cache, group_by)}")
+
+
 class Precision(str, Enum):
     float32 = "float32"
     mixed = "mixed"
@@ -151,6 +164,7 @@ def extract(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="--engine ray: how many workers (default: "
                                                                          "one per GPU, else one per node)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    group_by: Optional[str] = GROUP_BY_OPTION,
 ) -> None:
     """Run a frozen backbone once over a dataset and cache its features: featcache.extract(...)
     (--engine ray: featcache.ray_engine.extract_on_ray(...))."""
@@ -159,7 +173,8 @@ def extract(
     options = dict(weights=None if weights.lower() == "none" else weights, taps=tap or None, pooling=pool.value,
                    batch_size=batch_size, image_size=image_size, flip=flip, crops=tuple(crop or ()),
                    on_error=on_error.value,
-                   precision=precision.value, dtype=dtype.value, layout=layout.value, progress=progress)
+                   precision=precision.value, dtype=dtype.value, layout=layout.value, progress=progress,
+                   group_by=group_by)
     if engine is EngineName.ray:
         if shard:
             fail("--engine ray makes one shard per worker itself; drop --shard")
@@ -217,6 +232,24 @@ def remove(
 
 
 @app.command()
+def groups(
+    cache: Path = typer.Argument(..., help="A cache file."),
+    group_by: str = typer.Option(..., "--group-by", metavar="SPEC",
+                                 help="col:NAME (a column of the CSV manifest --data), folder:N (0 the first "
+                                      "folder, -1 the image's own), or a regular expression over the paths "
+                                      "(its first capture group, else the match)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="The CSV manifest the cache was extracted from "
+                                                             "(for col:NAME)."),
+) -> None:
+    """Group the records (a person, a video) without extracting again, so that every split keeps a
+    group on one side: featcache.set_groups(CACHE, SPEC, DATA)."""
+    from featcache.record_groups import set_groups
+
+    with user_errors():
+        typer.echo(f"{cache}: {set_groups(cache, group_by, data)}")
+
+
+@app.command()
 def info(
     file: Path = typer.Argument(..., help="A cache file made by `featcache extract`, or a model folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -263,22 +296,27 @@ def compare(
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Also write PNG figures."),
     save_best: Optional[Path] = typer.Option(None, "--save-best", metavar="DIR",
                                              help="Save the best head of each task (accuracy, mean CCC) as a model."),
+    group_by: Optional[str] = GROUP_BY_OPTION,
 ) -> None:
     """Every head on every backbone, on the cache's shared split: featcache.compare(...);
     --save-best: featcache.Model.from_results(best_results(...)).save(DIR)."""
     from featcache.plots import write_figures
     from featcache.experiment import best_results, compare as run_compare
     from featcache.report import classification_rows, markdown_table, regression_rows, write_tables
+    from featcache.splits import split_summary
 
     if not _names(backbones) and not _names(groups):
         fail("name --backbones or --groups to compare")
     import_tensorflow_quietly()
     with user_errors():
+        _group(cache, group_by)
         results = run_compare(cache, _names(backbones), _names(head_names), task.value,
                               groups=_names(groups) or None, split=split, seed=seed)
+        notes = split_summary(cache, split)
     typer.echo(markdown_table(classification_rows(results), "Classification (test part)"))
     typer.echo(markdown_table(regression_rows(results), "Valence and arousal (test part)"))
-    written = list(write_tables(results, out, "compare").values())
+    typer.echo("\n".join(notes))
+    written = list(write_tables(results, out, "compare", notes=notes).values())
     if figures:
         written += write_figures(results, cache, out)
     typer.echo("wrote " + ", ".join(str(path) for path in written))
@@ -302,19 +340,23 @@ def train(
     view: str = typer.Option("original", "--view", help="original, flip, crop0.9, ..., or mean (every view)."),
     split: str = typer.Option("default", "--split"),
     seed: int = typer.Option(0, "--seed"),
+    group_by: Optional[str] = GROUP_BY_OPTION,
 ) -> None:
     """Fit one head on the train part of a cache and save it as a model: featcache.train(...)."""
     from featcache.model import train as run_train
+    from featcache.splits import split_summary
 
     if task == Task.both:
         fail("train fits one task at a time: --task classify or --task regress")
     import_tensorflow_quietly()
     with user_errors():
+        _group(cache, group_by)
         model = run_train(cache, head, task.value, out, backbone=backbone, group=_names(group) or None, view=view,
                           split=split, seed=seed)
     trained = model.training["tasks"][task.value]
     typer.echo(f"saved the model {out} ({head}, {task.value}); test part: "
                + _headline(trained["test_report"], task.value))
+    typer.echo("\n".join(split_summary(cache, split)))
 
 
 @app.command()
@@ -324,12 +366,14 @@ def evaluate(
     split: Optional[str] = typer.Option(None, "--split", help="Score the test part of this split (default: the model's "
                                                               "own split on its cache, every record on other data)."),
     trust: bool = typer.Option(False, "--trust", help="Allow a pickled head (only from a trusted source)."),
+    group_by: Optional[str] = GROUP_BY_OPTION,
 ) -> None:
     """Score a model on a cache without refitting: featcache.evaluate(CACHE, MODEL)."""
     from featcache.model import evaluate as run_evaluate
 
     import_tensorflow_quietly()
     with user_errors():
+        _group(cache, group_by)
         outcome = run_evaluate(cache, model, split=split, trust=trust)
     for task, scored in outcome.items():
         if "skipped" in scored:
@@ -419,10 +463,12 @@ def recipe(
     weights: Optional[List[str]] = typer.Option(None, "--weights", help="BACKBONE=PATH weights; repeat."),
     seed: int = typer.Option(0, "--seed"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    group_by: Optional[str] = GROUP_BY_OPTION,
 ) -> None:
     """The best measured configuration on your data: featcache.run_recipe(...)."""
     from featcache.recipe import RECIPES, run_recipe
     from featcache.report import classification_rows, markdown_table, regression_rows
+    from featcache.splits import split_summary
 
     if name not in RECIPES:
         fail(f"no recipe {name!r}; choose one of {', '.join(RECIPES)}")
@@ -430,9 +476,10 @@ def recipe(
     import_tensorflow_quietly()
     with user_errors():
         results = run_recipe(data, out, cache=cache, recipe=RECIPES[name], weights=chosen, seed=seed,
-                             progress=progress)
+                             progress=progress, group_by=group_by)
     typer.echo(markdown_table(classification_rows(results), "Classification (test part)"))
     typer.echo(markdown_table(regression_rows(results), "Valence and arousal (test part)"))
+    typer.echo("\n".join(split_summary(cache or out / "features.h5")))
     if (out / "model").is_dir():
         typer.echo(f"tables in {out}/; the model in {out / 'model'}/: featcache predict --model {out / 'model'} "
                    "--data YOUR_IMAGES --out predictions.csv")
@@ -455,6 +502,8 @@ def demo(
 
 def format_info(summary: dict) -> str:
     """The human form of :func:`featcache.info`."""
+    from featcache.splits import split_lines
+
     lines = [
         f"{summary['path']}: {summary['records']} records ({summary['dataset']['layout']} layout, "
         f"{summary['dataset']['root']}), format {summary['format']}, created {summary['created']}",
@@ -465,7 +514,14 @@ def format_info(summary: dict) -> str:
         lines.append(f"{target}: " + (f"{stats['present']} values in [{stats['min']:.3f}, {stats['max']:.3f}], "
                                       f"mean {stats['mean']:.3f}" if stats["present"] else "absent"))
     lines.append(f"landmarks: {'present' if summary['landmarks'] else 'absent'}")
-    lines.append(f"splits: {', '.join(summary['splits']) or 'none yet'}")
+    grouped = summary["record_groups"]
+    lines.append(f"record groups: {grouped['summary']}" if grouped else
+                 "record groups: none (splits keep byte-identical images together, nothing else; group people or "
+                 "videos with `featcache groups`)")
+    if not summary["splits"]:
+        lines.append("splits: none yet")
+    for name, details in summary["split_details"].items():
+        lines += split_lines(name, details)
     if not summary["groups"]:
         lines.append("groups: none")
     for key, group in summary["groups"].items():

@@ -37,9 +37,9 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Optional, Sequence, Union
+from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -120,6 +120,7 @@ class Dataset:
     ``paths`` are POSIX paths relative to ``root``; ``labels`` are int16 class ids (-1 where
     unknown), ``valence``/``arousal`` float32 (NaN where unknown) and ``landmarks`` float32
     (N, 136) with NaN rows for records that lack them, or None when the dataset has none.
+    ``columns`` holds a CSV manifest's cells, column by column (for ``--group-by col:NAME``).
     The arrays are read-only copies. ``ignored`` lists, relative to ``root``, the files that
     were looked at and left out (annotations without an image, files that are not images,
     folders without images). Equality is identity; compare fingerprints to compare data.
@@ -135,6 +136,7 @@ class Dataset:
     landmarks: Optional[np.ndarray]
     class_names: tuple[str, ...]
     ignored: tuple[str, ...] = ()
+    columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a CSV manifest's cells by column
 
     def __post_init__(self) -> None:
         n = len(self.paths)
@@ -148,6 +150,7 @@ class Dataset:
             "landmarks": None if self.landmarks is None else _frozen(self.landmarks, np.float32),
             "class_names": tuple(str(c) for c in self.class_names),
             "ignored": tuple(str(p) for p in self.ignored),
+            "columns": {str(k): tuple(str(c) for c in v) for k, v in self.columns.items()},
         }
         for name, value in fields.items():
             object.__setattr__(self, name, value)
@@ -156,6 +159,9 @@ class Dataset:
         for name in ("ids", "labels", "valence", "arousal"):
             if len(getattr(self, name)) != n:
                 raise DatasetError(f"Dataset: {len(getattr(self, name))} {name} for {n} paths; give one per record")
+        for name, cells in self.columns.items():
+            if len(cells) != n:
+                raise DatasetError(f"Dataset: {len(cells)} cells in column {name!r} for {n} paths; give one per record")
         if self.landmarks is not None and self.landmarks.shape != (n, N_LANDMARK_VALUES):
             raise DatasetError(f"Dataset: landmarks of shape {self.landmarks.shape}; expected ({n}, {N_LANDMARK_VALUES})")
 
@@ -617,6 +623,7 @@ def _open_csv(
         valence=_csv_numbers(manifest, rows, valence_at, valence_column),
         arousal=_csv_numbers(manifest, rows, arousal_at, arousal_column),
         landmarks=None, class_names=names,
+        columns={name: tuple(row[at].strip() for _, row in rows) for at, name in enumerate(header)},
     )
 
 

@@ -113,6 +113,7 @@ def run_demo(
     from .extraction import extract
     from .model import Model
     from .report import classification_rows, markdown_table, regression_rows, write_tables
+    from .splits import split_summary
 
     began = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -126,11 +127,16 @@ def run_demo(
 
     usable = [h for h in head_names if h in head_package.HEADS]
     results = compare(cache, [backbone], usable, "both", seed=seed)
-    tables = write_tables(results, out, "demo")
+    tables = write_tables(results, out, "demo", notes=split_summary(cache))
     figures = write_figures(results, cache, out)
     model = Model.from_results(best_results(results), cache=cache, seed=seed).save(out / "model")
     echo(markdown_table(classification_rows(results), "Classification (test part, synthetic faces)"))
     echo(markdown_table(regression_rows(results), "Valence and arousal (test part, synthetic faces)"))
+    split = split_summary(cache)
+    echo("\n".join(split))
+    if any("LEAK" in line for line in split):
+        echo("(The drawn faces are variations of 8 prototypes, so many are near-copies of each other and the leak "
+             "check says so; on real faces it fires when a split separates frames or photos of one person.)")
     echo(f"Tables: {', '.join(str(p) for p in tables.values())}")
     echo(f"Figures: {', '.join(str(p) for p in figures)}")
     echo(f"Model (the best head of each task): {model}; predict with: featcache predict --model {model} "

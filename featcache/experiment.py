@@ -2,8 +2,10 @@
 
 Every head is fitted on the training and validation parts of the cache's stored split
 (Keras heads carve their own early-stopping set out of it) and scored once on the test
-part, which all backbones and heads share. A fitted head becomes a model that predicts on
-new images through :mod:`featcache.model`.
+part, which all backbones and heads share. The split keeps each record group (person,
+video) on one side; a cache without groups gets the leakage check first
+(:mod:`featcache.leaks`). A fitted head becomes a model that predicts on new images
+through :mod:`featcache.model`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import numpy as np
 import heads
 import metrics
 
+from .leaks import check_split
 from .reading import FeatureSet, load
+from .record_groups import set_groups
 from .splits import TEST, cached_split
 
 TASKS = ("classify", "regress")
@@ -42,6 +46,18 @@ def targets(features: FeatureSet, task: str) -> tuple[np.ndarray, np.ndarray]:
     if task == "regress":
         return targets, rated
     return np.column_stack([features.labels, targets]), labelled & rated  # joint: [class, valence, arousal]
+
+
+def scoring_split(cache: Union[str, Path], split: str, features: FeatureSet, *,
+                  group_by: Optional[str] = None) -> np.ndarray:
+    """The stored split heads are scored on: records grouped by ``group_by`` first when given
+    (:func:`featcache.record_groups.set_groups`), and, for a cache without groups, its leakage
+    check run on ``features`` (stored; ``featcache info`` and the reports show it)."""
+    if group_by is not None:
+        set_groups(cache, group_by)
+    parts = cached_split(cache, split)
+    check_split(cache, split, features)
+    return parts
 
 
 def run_head(
@@ -120,19 +136,23 @@ def compare(
     groups: Optional[Sequence[str]] = None,
     split: str = "default",
     seed: int = 0,
+    group_by: Optional[str] = None,
 ) -> list[dict]:
     """Every head on every chosen backbone group for each task, on the cache's shared split.
 
     Heads that do not support a task (ridge cannot classify) are left out of that task; a
-    multi-task head is fitted once and appears in both tables.
+    multi-task head is fitted once and appears in both tables. ``group_by`` groups the
+    records first (see :func:`scoring_split`).
     """
     cache = Path(cache)
-    parts = cached_split(cache, split)
     selections: Iterable = [dict(group=g) for g in groups] if groups else [dict(backbone=b) for b in backbones or []]
     wanted = task_list(task)
     results = []
+    parts = None
     for selection in selections:
         features = load(cache, **selection)
+        if parts is None:
+            parts = scoring_split(cache, split, features, group_by=group_by)
         for head in head_names:
             supported = heads.HEADS[head]
             if "joint" in supported:

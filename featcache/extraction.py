@@ -42,6 +42,7 @@ from .datasets import Dataset, open_dataset
 from .engines import Engine, build_engine, choose_engine
 from .errors import FeatcacheError
 from .progress import progress_bar
+from .record_groups import group_ids, parse_group_by, store_groups
 from .views import view_crops, view_names, view_pixels
 
 # How often a running extraction makes its progress durable (a killed run resumes from
@@ -67,6 +68,7 @@ class ExtractResult:
     seconds: float = 0.0
     device: str = ""
     engine: str = ""
+    grouped: str = ""  # what --group-by stored, in one line
 
     @property
     def images_per_second(self) -> float:
@@ -74,11 +76,12 @@ class ExtractResult:
 
     def summary(self) -> str:
         """One line for people."""
+        grouped = f"; {self.grouped}" if self.grouped else ""
         if not self.views:
-            return f"{self.path} [{self.group}]: already cached, nothing to do"
+            return f"{self.path} [{self.group}]: already cached, nothing to do{grouped}"
         failed = f", {len(self.failed)} unreadable (recorded in the cache)" if self.failed else ""
         return (f"{self.path} [{self.group}]: {self.images} images{failed}, views {'+'.join(self.views)}, "
-                f"{self.seconds:.1f} s ({self.images_per_second:.0f} img/s, {self.engine} on {self.device})")
+                f"{self.seconds:.1f} s ({self.images_per_second:.0f} img/s, {self.engine} on {self.device}){grouped}")
 
 
 def default_cache_path(dataset: Dataset, shard: Optional[Shard] = None) -> Path:
@@ -131,6 +134,7 @@ def extract(
     engine: str = "auto",
     shard: ShardSpec = None,
     progress: bool = False,
+    group_by: Optional[str] = None,
 ) -> ExtractResult:
     """Run a frozen backbone once over a dataset and cache its features.
 
@@ -146,6 +150,8 @@ def extract(
     installed and agreeing with TensorFlow), or one of :data:`featcache.engines.ENGINES`.
     ``shard="K/N"`` (or ``(K, N)``) extracts only the K-th of N contiguous blocks of records
     into a cache of its own, for :func:`featcache.merge` (see :mod:`featcache.store.shards`).
+    ``group_by`` stores a group id per record (:mod:`featcache.record_groups`: a CSV column, a
+    pattern or a folder level of the paths), so that splits keep each person or video on one side.
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
@@ -160,6 +166,7 @@ def extract(
     shard = parse_shard(shard)
     dataset = data if isinstance(data, Dataset) else open_dataset(data, layout)
     rows = shard_rows(shard, len(dataset))
+    groups = None if group_by is None else group_ids(group_by, dataset.paths, dataset.columns)
     cache = Path(out) if out is not None else default_cache_path(dataset, shard)
     with writer_lock(cache):
         records = _records(dataset)
@@ -171,6 +178,8 @@ def extract(
         views = tuple(v for v in wanted if not has_view(cache, key, v))
         result = ExtractResult(path=cache, group=key, views=views, device=_device())
         if not views:
+            if groups is not None:
+                result.grouped = store_groups(cache, groups, str(parse_group_by(group_by)))
             return result
         check_writable(cache)  # a format 1 cache is read as it is, and written only once upgraded
         tidy(cache)
@@ -188,6 +197,8 @@ def extract(
                  "created": now(),
                  **shard_attrs(shard, len(dataset))}
         commit_extraction(cache, key, _group_attrs(config), records, stats)
+        if groups is not None:
+            result.grouped = store_groups(cache, groups, str(parse_group_by(group_by)))
         return result
 
 

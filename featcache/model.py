@@ -35,14 +35,14 @@ import metrics
 
 from . import __version__
 from .errors import ModelError
-from .experiment import TASKS, predict_task, run_head, targets
+from .experiment import TASKS, predict_task, run_head, scoring_split, targets
 from .feature_sets import ViewSpec, combine, combine_views
 from .files import replace_folder
 from .inference import FeatureRunner, array_features, file_features, image_files
 from .predictions import ImagePredictions, Predictions, WrittenPredictions, collect, columns, joined, write_csv
 from .reading import FeatureSet, info
 from .sources import Source, extract_command, sources_of
-from .splits import TEST, cached_split
+from .splits import TEST, cached_split, split_digest
 from .store import now, open_cache
 
 FORMAT = "featcache.model/1"
@@ -109,6 +109,7 @@ class Model:
         regress: HeadSpec = "ridge_cv",
         split: str = "default",
         seed: int = 0,
+        group_by: Optional[str] = None,
     ) -> "Model":
         """Fit heads on the training and validation parts of a cache's split, score them on its
         test part (kept in ``training``), and return the model.
@@ -117,10 +118,11 @@ class Model:
         :func:`featcache.combine` joins them; ``view`` as there (``"mean"`` averages every view
         each group holds). ``classify`` / ``regress``: a head name or ``(name, parameters)``,
         or None to leave the task out; a multi-task head named for both is fitted once.
+        ``group_by`` groups the records first, as :func:`featcache.experiment.scoring_split` does.
         """
         cache = Path(cache)
         features = combine(cache, [groups] if isinstance(groups, str) else list(groups), view=view)
-        parts = cached_split(cache, split)
+        parts = scoring_split(cache, split, features, group_by=group_by)
         asked = {task: _head_spec(spec) for task, spec in (("classify", classify), ("regress", regress)) if spec}
         if not asked:
             raise ModelError("name a head for classify, regress or both")
@@ -164,7 +166,8 @@ class Model:
         summary = info(cache)
         class_names = tuple(_class_names(cache)) if "classify" in tasks else ()
         training = {"cache": str(cache), "dataset_fingerprint": summary["dataset"]["fingerprint"],
-                    "split": split, "seed": seed, "tasks": trained}
+                    "split": split, "split_digest": split_digest(cached_split(cache, split)), "seed": seed,
+                    "tasks": trained}
         return cls(tuple(sources.values()), tasks, class_names, training)
 
     # -- predicting ---------------------------------------------------------------------
@@ -226,6 +229,11 @@ class Model:
         cache = Path(cache)
         same_data = info(cache)["dataset"]["fingerprint"] == self.training.get("dataset_fingerprint")
         chosen = split or (self.training.get("split", "default") if same_data else None)
+        if same_data and chosen == self.training.get("split") and "split_digest" in self.training \
+                and split_digest(cached_split(cache, chosen)) != self.training["split_digest"]:
+            raise ModelError(f"{cache}: split {chosen!r} is not the one the model was trained on (the records were "
+                             "grouped since, and the split made again): its test part may hold training records; "
+                             "score on other data, or fit the model again")
         outcome = {}
         for task, part in self.tasks.items():
             features = self._cache_features(cache, part)
@@ -389,16 +397,19 @@ def train(
     view: ViewSpec = "original",
     split: str = "default",
     seed: int = 0,
+    group_by: Optional[str] = None,
 ) -> Model:
     """Fit one head for one task on a cache's train+validation parts, score it on the test part,
-    and save the model to the folder ``out``. ``group``: a key, or several to combine."""
+    and save the model to the folder ``out``. ``group``: a key, or several to combine;
+    ``group_by`` groups the records first (:func:`featcache.record_groups.set_groups`)."""
     if task not in TASKS:
         raise ModelError(f"train fits one task: classify or regress, not {task!r}")
     groups = group if group is not None else backbone
     if groups is None:
         raise ModelError("name the backbone or the group(s) to train on")
     other = next(t for t in TASKS if t != task)
-    model = Model.from_cache(cache, groups, view=view, split=split, seed=seed, **{task: head, other: None})
+    model = Model.from_cache(cache, groups, view=view, split=split, seed=seed, group_by=group_by,
+                             **{task: head, other: None})
     model.save(out)
     return model
 

@@ -30,7 +30,8 @@ from typing import Any, Iterator, Optional, Union
 from .datasets import Dataset, open_dataset
 from .engines import EngineError
 from .extraction import ExtractResult, default_cache_path
-from .store import Shard, has_view, merge, merged_from, shard_file_name
+from .record_groups import group_ids, parse_group_by, store_groups
+from .store import Shard, has_view, merge, merged_from, shard_file_name, writer_lock
 from .views import view_names
 
 RAY_INSTALL = 'pip install "featcache[ray]"'
@@ -61,6 +62,8 @@ def extract_on_ray(
     dataset = data if isinstance(data, Dataset) else open_dataset(data, options.get("layout", "auto"))
     source = data if isinstance(data, Dataset) else str(Path(data).resolve())
     out = (Path(out) if out is not None else default_cache_path(dataset)).resolve()
+    group_by = options.pop("group_by", None)  # stored on the merged cache, once, below
+    groups = None if group_by is None else group_ids(group_by, dataset.paths, dataset.columns)
     with _connected(ray, address):
         workers, gpus, threads = _plan(ray, workers, len(dataset))
         shards = shard_paths(out, workers)
@@ -70,7 +73,11 @@ def extract_on_ray(
         views = view_names(options.get("flip", False), options.get("crops", ()))
         if not all(has_view(out, results[0].group, view) for view in views):  # new, or a new configuration
             _merge_into(shards, out)
-        return _combined(out, results, workers, time.perf_counter() - began)
+        result = _combined(out, results, workers, time.perf_counter() - began)
+        if groups is not None:
+            with writer_lock(out):
+                result.grouped = store_groups(out, groups, str(parse_group_by(group_by)))
+        return result
 
 
 def shard_paths(out: Path, workers: int) -> list[Path]:

@@ -11,6 +11,8 @@ from typing import Callable, Iterator, Optional, Union
 import numpy as np
 
 from .store import CacheError, CacheReader, View, open_cache
+from .record_groups import describe
+from .splits import split_details
 from .views import how_to_extract
 
 
@@ -155,7 +157,8 @@ def _feature_set(
 
 
 def info(path: Union[str, Path]) -> dict:
-    """A plain summary of a cache: records, label counts, groups, views, failures."""
+    """A plain summary of a cache: records, label counts, record groups, splits (with their
+    leakage checks), feature groups, views, failures."""
     cache = Path(path)
     with open_cache(cache) as reader:
         labels = reader.column("labels")
@@ -174,7 +177,9 @@ def info(path: Union[str, Path]) -> dict:
             "valence": _present(reader.column("valence")),
             "arousal": _present(reader.column("arousal")),
             "landmarks": reader.has_column("landmarks"),
+            "record_groups": _record_groups(reader.record_groups()),
             "splits": reader.splits(),
+            "split_details": {name: split_details(reader, name) for name in reader.splits()},
             "groups": {},
         }
         for key, config in reader.groups().items():
@@ -196,6 +201,16 @@ def _view_summary(view: View, paths: np.ndarray) -> dict:
                    for i, reason in zip(view.failed_indices, view.failed_reasons)],
         **{name: _plain(value) for name, value in view.attrs.items()},
     }
+
+
+def _record_groups(stored: Optional[tuple[np.ndarray, str]]) -> Optional[dict]:
+    """How the records are grouped, or None."""
+    if stored is None:
+        return None
+    ids, group_by = stored
+    _, sizes = np.unique(ids, return_counts=True)
+    return {"group_by": group_by, "groups": len(sizes), "smallest": int(sizes.min()), "largest": int(sizes.max()),
+            "summary": describe(ids, group_by)}
 
 
 def _present(values: np.ndarray) -> dict:

@@ -97,12 +97,14 @@ def prepare(
     weights: Optional[Mapping[str, str]] = None,
     dtype: str = "float32",
     progress: bool = False,
+    group_by: Optional[str] = None,
 ) -> list[str]:
     """Extract every group and view of the recipe that the cache lacks (flipped and cropped
     views when the recipe averages them) and add landmarks if asked; returns the group keys
     in order. Every backbone is built first, so missing weights fail before any extraction.
     ``weights``: backbone name -> weights (default each backbone's pretrained ones); ``dtype``:
-    how the features are stored (``featcache.extract``)."""
+    how the features are stored, ``group_by`` the records' groups (``featcache.extract``; a
+    ``group_by`` that misses a record fails before any extraction)."""
     from .backbones import load_backbone
     from .extraction import extract
     from .landmarks import add_landmark_group
@@ -115,7 +117,7 @@ def prepare(
         result = extract(data, part.backbone, cache, weights=chosen[part.backbone],
                          taps=list(part.taps), image_size=part.image_size, flip=recipe.view == "mean",
                          crops=part.crops if recipe.view == "mean" else (), dtype=dtype,
-                         progress=progress)
+                         progress=progress, group_by=group_by)
         keys.append(result.group)
     if recipe.landmarks:
         keys.append(add_landmark_group(cache))
@@ -139,25 +141,28 @@ def run_recipe(
     split: str = "default",
     seed: int = 0,
     progress: bool = False,
+    group_by: Optional[str] = None,
 ) -> list[dict]:
     """Prepare, combine, fit the recipe's heads on the split's training parts, score the test
     part, and write ``<out>/recipe.{md,json}``, the CSV tables and the model ``<out>/model``.
+    ``group_by`` keeps each person or video on one side of the split (``col:NAME`` reads the
+    CSV manifest ``data``); without groups the leakage check runs first.
     Returns the results of :func:`featcache.experiment.run_head`."""
-    from .experiment import run_head
+    from .experiment import run_head, scoring_split
     from .model import Model
     from .report import write_tables
-    from .splits import cached_split
+    from .splits import split_summary
 
     out = Path(out)
     cache = Path(cache) if cache is not None else out / "features.h5"
     out.mkdir(parents=True, exist_ok=True)
-    keys = prepare(data, cache, recipe, weights=weights, progress=progress)
+    keys = prepare(data, cache, recipe, weights=weights, progress=progress, group_by=group_by)
     features = recipe_features(cache, keys, recipe)
-    parts = cached_split(cache, split)
+    parts = scoring_split(cache, split, features)
     results = []
     for task, (head, params) in (("classify", recipe.classify), ("regress", recipe.regress)):
         results += run_head(features, parts, head, task, params=dict(params), seed=seed)
-    write_tables(results, out, "recipe")
+    write_tables(results, out, "recipe", notes=split_summary(cache, split))
     model = None
     if recipe.landmarks:
         warnings.warn(f"recipe {recipe.name!r} reads landmark geometry from annotations, which new images do not "

@@ -66,13 +66,16 @@ def csv_table(rows: Sequence[dict]) -> str:
     return buffer.getvalue()
 
 
-def write_tables(results: Sequence[dict], folder: Path, stem: str = "results") -> dict[str, Path]:
-    """Write ``<stem>.md``, ``<stem>_classification.csv``, ``<stem>_regression.csv`` and ``<stem>.json``."""
+def write_tables(results: Sequence[dict], folder: Path, stem: str = "results",
+                 notes: Sequence[str] = ()) -> dict[str, Path]:
+    """Write ``<stem>.md``, ``<stem>_classification.csv``, ``<stem>_regression.csv`` and ``<stem>.json``;
+    ``notes`` (what the split is, its leakage check) head the markdown and go in the JSON."""
     folder.mkdir(parents=True, exist_ok=True)
     classification, regression = classification_rows(results), regression_rows(results)
     written = {"markdown": folder / f"{stem}.md", "json": folder / f"{stem}.json"}
+    split = "### Split\n\n" + "".join(f"- {note.strip()}\n" for note in notes) + "\n" if notes else ""
     written["markdown"].write_text(
-        markdown_table(classification, "Classification (test part)") + "\n"
+        split + markdown_table(classification, "Classification (test part)") + "\n"
         + markdown_table(regression, "Valence and arousal (test part)")
     )
     for name, rows in (("classification", classification), ("regression", regression)):
@@ -81,8 +84,8 @@ def write_tables(results: Sequence[dict], folder: Path, stem: str = "results") -
             written[name].write_text(csv_table(rows))
     bulky = ("predictions", "scores", "truth", "test_index", "estimator", "config")
     plain = [{k: v for k, v in r.items() if k not in bulky} for r in results]
-    written["json"].write_text(json.dumps({"classification": classification, "regression": regression,
-                                           "runs": plain}, indent=2, default=_plain) + "\n")
+    written["json"].write_text(json.dumps({"split": [note.strip() for note in notes], "classification": classification,
+                                           "regression": regression, "runs": plain}, indent=2, default=_plain) + "\n")
     return written
 
 

@@ -429,3 +429,42 @@ def tamper(path: Union[str, Path], offset: int = -1) -> None:
     data[offset] ^= 0xFF
     Path(path).write_bytes(bytes(data))
     os.utime(path)
+
+
+# --------------------------------------------------------------------------- people photographed several times
+
+
+def person(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A random identity: a coarse random colour field (10 x 10 cells, smoothly interpolated),
+    float (size, size, 3) in 0..255; two identities share nothing but their size."""
+    cells = rng.uniform(0, 255, size=(10, 10, 3))
+    at = np.linspace(0, 9, size)
+    low, frac = np.minimum(at.astype(int), 8), at - np.minimum(at.astype(int), 8)
+    rows = cells[low] * (1 - frac)[:, None, None] + cells[low + 1] * frac[:, None, None]
+    return rows[:, low] * (1 - frac)[None, :, None] + rows[:, low + 1] * frac[None, :, None]
+
+
+def frame(rng: np.random.Generator, identity: np.ndarray) -> np.ndarray:
+    """One frame of a sequence: the identity moved by a pixel, a little lighter or darker, noisy."""
+    shifted = np.roll(identity, tuple(rng.integers(-1, 2, size=2)), axis=(0, 1))
+    lit = shifted * rng.uniform(0.98, 1.02) + rng.normal(0, 2, size=identity.shape)
+    return np.clip(lit, 0, 255).astype(np.uint8)
+
+
+def make_sequences(root: Union[str, Path], people: int = 40, frames: int = 6, size: int = 64, seed: int = 0,
+                   classes: Sequence[str] = ("calm", "frown", "shout", "smile")) -> Path:
+    """``root/<class>/S<person>_<frame>.png`` and ``root/manifest.csv`` (path, label, subject): ``people``
+    random identities, each pictured ``frames`` times with small changes and labelled with one class
+    (``frames=1``: independent images). A split by image puts frames of one person on both sides, so
+    a head can score by recognising people; split by person it cannot (labels are random per person)."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    rows = ["path,label,subject"]
+    for index in range(people):
+        identity, label = person(rng, size), classes[index % len(classes)]
+        for k in range(frames):
+            relative = f"{label}/S{index:03d}_{k:02d}.png"
+            _write(root / relative, encode(frame(rng, identity), "png"))
+            rows.append(f"{relative},{label},person{index:03d}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root

@@ -24,6 +24,7 @@ import numpy as np
 
 import featcache
 from featcache.landmarks import add_landmark_group
+from featcache.record_groups import set_groups
 from featcache.splits import cached_split
 from featcache.store import (
     PartialWriter,
@@ -44,7 +45,7 @@ VIEWS = ("original", "flip")
 CACHE = "faces.h5"
 SHARDS = ("faces.shard-1-of-2.features.h5", "faces.shard-2-of-2.features.h5")
 MERGED = "merged.h5"
-OPERATIONS = ("extract", "split", "landmarks", "remove", "merge")
+OPERATIONS = ("extract", "split", "landmarks", "remove", "merge", "groups")
 
 
 def records() -> Records:
@@ -103,6 +104,8 @@ def prepare(operation: str, folder: Path) -> None:
             extract(folder / name, "synthetic", Shard(k, 2))
         return
     extract(folder / CACHE, "first")
+    if operation == "groups":  # a split by image, which grouping replaces
+        cached_split(folder / CACHE)
     if operation == "remove":
         extract(folder / CACHE, "second")
     if operation == "extract":  # a finished extraction of a second group, waiting for its commit
@@ -129,6 +132,8 @@ def run(operation: str, folder: Path) -> None:
             assert "has no group 'second-0'" in str(error)
     elif operation == "merge":
         merge([folder / name for name in SHARDS], folder / MERGED, replace=(folder / MERGED).exists())
+    elif operation == "groups":
+        set_groups(folder / CACHE, r"images/(\d)")  # ten groups (records by their id's first digit); the split goes
     else:
         raise ValueError(operation)
 
@@ -154,6 +159,7 @@ def snapshot(cache: Path) -> Optional[dict]:
                              for view in reader.views(key) for v in [reader.view(key, view)]}
                        for key in reader.groups()},
             "splits": {name: digest(reader.split(name)[0]) for name in reader.splits()},
+            "record_groups": None if (grouped := reader.record_groups()) is None else [digest(grouped[0]), grouped[1]],
         }
 
 

@@ -7,7 +7,7 @@ progress, :mod:`.shards` splits and merges, :mod:`.upgrade` converts format 1.
 """
 
 from ..errors import CacheError, CacheLocked
-from .layout import DTYPES, FORMAT, Records, data_folder, group_attrs, group_key, now, stored_dtype, with_dtype
+from .layout import DTYPES, FORMAT, GROUP_BY, GROUPS_DIGEST, Records, groups_digest, data_folder, group_attrs, group_key, now, stored_dtype, with_dtype
 from .partial import PartialWriter
 from .reader import CacheReader, View, cache_format, has_view, merged_from, open_cache
 from .shards import MergeResult, Shard, ShardSpec, check_target, merge, parse_shard, shard_attrs, shard_file_name, shard_rows
@@ -21,16 +21,18 @@ from .writer import (
     commit_extraction,
     delete_cache,
     remove,
+    set_record_groups,
+    store_check,
     tidy,
     writer_lock,
     writing_view,
 )
 
 __all__ = [
-    "CacheError", "CacheLocked", "CacheReader", "DTYPES", "FORMAT", "MergeResult", "PartialWriter", "Records",
-    "Removed", "Shard", "ShardSpec", "Upgraded", "View", "add_split", "add_view", "cache_format", "check_dataset",
-    "check_target", "check_writable", "commit_extraction", "data_folder", "delete_cache", "group_attrs", "group_key", "has_view",
-    "merge", "merged_from", "now",
-    "open_cache", "parse_shard", "remove", "shard_attrs", "shard_file_name", "shard_rows", "stored_dtype", "tidy",
+    "CacheError", "CacheLocked", "CacheReader", "DTYPES", "FORMAT", "GROUP_BY", "GROUPS_DIGEST", "MergeResult", "PartialWriter",
+    "Records", "Removed", "Shard", "ShardSpec", "Upgraded", "View", "add_split", "add_view", "cache_format",
+    "check_dataset", "check_target", "check_writable", "commit_extraction", "data_folder", "delete_cache",
+    "group_attrs", "group_key", "groups_digest", "has_view", "merge", "merged_from", "now", "open_cache", "parse_shard", "remove",
+    "shard_attrs", "shard_file_name", "shard_rows", "set_record_groups", "store_check", "stored_dtype", "tidy",
     "upgrade", "with_dtype", "writer_lock", "writing_view",
 ]

@@ -16,7 +16,20 @@ import h5py
 
 from ..errors import CacheError
 from ..files import atomic_file
-from .layout import FORMAT, FORMAT_ATTR, GROUPS, RECORDS, RECORDS_ROOT, SPLIT_ROOT, SPLITS, VIEW_ROOT, data_folder
+from typing import Optional
+
+from .layout import (
+    FORMAT,
+    FORMAT_ATTR,
+    GROUPS,
+    RECORD_GROUPS,
+    RECORDS,
+    RECORDS_ROOT,
+    SPLIT_ROOT,
+    SPLITS,
+    VIEW_ROOT,
+    data_folder,
+)
 
 
 @dataclass
@@ -29,10 +42,13 @@ class Index:
     groups: dict[str, dict] = field(default_factory=dict)  # key -> the group's attributes
     views: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> view -> file
     splits: dict[str, str] = field(default_factory=dict)  # name -> file
+    record_groups: Optional[str] = None  # the file of the records' group ids, when set
+    checks: dict[str, str] = field(default_factory=dict)  # split name -> its leakage check (JSON)
 
     def files(self) -> set[str]:
         """Every data file the index links."""
-        return {self.records, *self.splits.values(), *(f for views in self.views.values() for f in views.values())}
+        return {self.records, *self.splits.values(), *(f for views in self.views.values() for f in views.values()),
+                *([self.record_groups] if self.record_groups else [])}
 
     def changed(self) -> "Index":
         """A copy to change (the read index stays as it was)."""
@@ -47,7 +63,8 @@ def read_index(cache: Path) -> Index:
         target = group.get(name, getlink=True).filename
         if not target.startswith(prefix):  # an index copied or renamed without its data folder
             raise CacheError(f"{cache} links {target}, outside its own {prefix} folder: a cache is its index and "
-                             "the data folder named after it; copy or rename both together (or rename them back)")
+                             "the data folder it was made with; move or copy both together under their own names "
+                             "(or rename them back)")
         return target.removeprefix(prefix)
 
     with h5py.File(cache, "r") as handle:
@@ -58,6 +75,8 @@ def read_index(cache: Path) -> Index:
             groups={key: dict(group.attrs) for key, group in groups.items()},
             views={key: {view: link(group, view) for view in group} for key, group in groups.items()},
             splits={name: link(handle[SPLITS], name) for name in handle.get(SPLITS, {})},
+            record_groups=link(handle, RECORD_GROUPS) if RECORD_GROUPS in handle else None,
+            checks={name: str(value) for name, value in handle[SPLITS].attrs.items()} if SPLITS in handle else {},
         )
 
 
@@ -76,3 +95,7 @@ def write_index(cache: Path, index: Index) -> None:
                 group[view] = h5py.ExternalLink(prefix + name, "/" + VIEW_ROOT)
         for name, file in index.splits.items():
             handle[f"{SPLITS}/{name}"] = h5py.ExternalLink(prefix + file, "/" + SPLIT_ROOT)
+            if name in index.checks:
+                handle[SPLITS].attrs[name] = index.checks[name]
+        if index.record_groups:
+            handle[RECORD_GROUPS] = h5py.ExternalLink(prefix + index.record_groups, "/" + RECORD_GROUPS)

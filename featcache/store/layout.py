@@ -6,9 +6,13 @@ Format 2 (README "The cache file")::
       attrs                 featcache_format=2, created, dataset_fingerprint, dataset_layout,
                             dataset_root, n_records, class_names (JSON)
       /records              external link -> faces.h5.data/records-<token>.h5 : /records
+      /record_groups        external link -> faces.h5.data/record_groups-<token>.h5 : /record_groups
+                            (optional) a group id per record, attrs group_by (how they were made)
       /groups/<key>         attrs: the configuration (JSON and field by field), library versions
       /groups/<key>/<view>  external link -> faces.h5.data/<key>/<view>-<token>.h5 : /view
       /splits/<name>        external link -> faces.h5.data/splits/<name>-<token>.h5 : /split
+                            (attrs fractions, seed, group_by, method, notes); the /splits group's
+                            attribute <name> holds that split's leakage check (JSON), once run
     faces.h5.data/          files written once; never changed after the index links them
     faces.h5.partial/       extractions in progress (not data until committed)
     faces.h5.lock           held by the one writer
@@ -40,6 +44,9 @@ FORMAT_ATTR = "featcache_format"  # the cache's attribute naming its format
 COMPLETE, MERGED_FROM = "complete", "merged_from"  # a view's attribute; a merged cache's
 FEATURES, FAILED_INDICES, FAILED_REASONS = "features", "failed_indices", "failed_reasons"
 VIEW_ROOT, SPLIT_ROOT, RECORDS_ROOT = "view", "split", "records"  # the group in each linked file
+RECORD_GROUPS = "record_groups"  # the index's link to the record groups, and that file's dataset
+GROUP_BY = "group_by"  # how record groups were made (record groups' and splits' attribute)
+GROUPS_DIGEST = "groups_digest"  # which record groups a split kept apart (a split's attribute)
 
 
 def check_name(kind: str, name: str) -> str:
@@ -174,6 +181,19 @@ def write_view_record(node: h5py.Group, failed: Sequence[int], reasons: Sequence
     node.create_dataset(FAILED_INDICES, data=np.asarray(failed, dtype=np.int64))
     node.create_dataset(FAILED_REASONS, data=np.array(list(reasons), dtype=object), dtype=STR)
     node.attrs.update({**stats, COMPLETE: True, "n_failed": len(failed)})
+
+
+def groups_digest(ids: Optional[Sequence[str]]) -> str:
+    """A short digest of the record groups (the ids, record by record); "" for none."""
+    if ids is None:
+        return ""
+    return hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest()[:16]
+
+
+def write_record_groups(handle: h5py.File, ids: Sequence[str], group_by: str) -> None:
+    """A group id per record into a new record groups file."""
+    dataset = handle.create_dataset(RECORD_GROUPS, data=np.array(list(ids), dtype=object), dtype=STR)
+    dataset.attrs[GROUP_BY] = group_by
 
 
 def write_records(group: h5py.Group, records: Records) -> None:

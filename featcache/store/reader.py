@@ -17,9 +17,11 @@ from .layout import (
     FAILED_REASONS,
     FEATURES,
     FORMAT_ATTR,
+    GROUP_BY,
     GROUPS,
     MERGED_FROM,
     READABLE,
+    RECORD_GROUPS,
     RECORDS,
     SPLITS,
     data_folder,
@@ -115,6 +117,14 @@ class CacheReader:
         values = dataset[()]
         return values.astype(str) if name == "content_hashes" else values
 
+    def record_groups(self) -> Optional[tuple[np.ndarray, str]]:
+        """The group id of every record (str) and how they were made (the ``--group-by`` text),
+        or None when none are set."""
+        if RECORD_GROUPS not in self.handle:
+            return None
+        dataset = self.handle[RECORD_GROUPS]
+        return dataset.asstr()[()], str(dataset.attrs[GROUP_BY])
+
     # -- groups and views
     def groups(self) -> dict[str, dict]:
         """Every group key with its configuration."""
@@ -152,6 +162,11 @@ class CacheReader:
     def splits(self) -> list[str]:
         return list(self.handle.get(SPLITS, {}))
 
+    def split_check(self, name: str) -> Optional[dict]:
+        """The stored leakage check of split ``name`` (see :mod:`featcache.leaks`), or None."""
+        stored = self.handle[SPLITS].attrs.get(name) if SPLITS in self.handle else None
+        return json.loads(stored) if stored is not None else None
+
     # -- files
     def linked_files(self) -> list[Path]:
         """Every file the index links (format 2; none in format 1)."""
@@ -178,6 +193,9 @@ class CacheReader:
                     f"{data_folder(self.path).name} beside it, under the names they were made with: put the folder "
                     "back (or rename both back)")
         self._open = [self.handle[RECORDS]] if self.format == 2 else []
+        if RECORD_GROUPS in self.handle:
+            self._open.append(self.handle[RECORD_GROUPS])
+        self._open += [self.handle[split_path(name)] for name in self.splits()]  # regrouping removes splits
         for view in self.all_views():
             self._open.append(view.features)
             if view.features.is_virtual:

@@ -35,6 +35,7 @@ from .layout import (
     FORMAT,
     FORMAT_ATTR,
     MERGED_FROM,
+    RECORD_GROUPS,
     RECORDS,
     RECORDS_ROOT,
     STR,
@@ -43,6 +44,7 @@ from .layout import (
     new_file_name,
     now,
     partial_folder,
+    write_record_groups,
 )
 from .reader import SHARD_ATTRS, View, open_cache
 from .writer import publish, write_data_file, writer_lock
@@ -176,7 +178,15 @@ def merge(shards: Sequence[Union[str, Path]], out: Union[str, Path], *, replace:
             raise CacheError(f"{out} exists; merge into a new --out, or delete it first")
         files = sorted((read_shard(path) for path in paths), key=lambda file: file.shard.index)
         check_together(files)
-        publish(out, _merged_index(out, files))
+        grouped = _record_groups(files)
+        if grouped is None and out.exists():  # merged again: keep the groups set on the merged cache
+            with open_cache(out, shards=True) as previous:
+                grouped = previous.record_groups()
+        index = _merged_index(out, files)
+        if grouped is not None:
+            index.record_groups = write_data_file(out, new_file_name(RECORD_GROUPS),
+                                                  lambda handle: write_record_groups(handle, *grouped))
+        publish(out, index)
     return MergeResult(out, tuple(file.path for file in files), files[0].n_records, tuple(files[0].views))
 
 
@@ -260,6 +270,23 @@ def check_together(files: list[ShardFile]) -> None:
         got = ", ".join(f"{file.path} ({file.shard})" for file in files)
         raise CacheError(f"shard {wanted} is missing (got {got}); extract it with "
                          f"`featcache extract --shard {missing[0]}/{first.shard.count}` and pass it too")
+
+
+def _record_groups(files: list[ShardFile]) -> Optional[tuple[np.ndarray, str]]:
+    """The record groups the shards carry (each the same), or None; shards that differ are refused."""
+    held = []
+    for file in files:
+        with open_cache(file.path, shards=True) as reader:
+            held.append(reader.record_groups())
+    first = held[0]
+    for file, groups in zip(files, held):
+        same = groups is None if first is None else (
+            groups is not None and groups[1] == first[1] and np.array_equal(groups[0], first[0]))
+        if not same:
+            raise CacheError(f"{file.path} and {files[0].path} group their records differently; extract every "
+                             "shard with the same --group-by (or none, and set it on the merged cache with "
+                             "`featcache groups`)")
+    return first
 
 
 def _groups(file: ShardFile) -> str:

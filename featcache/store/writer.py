@@ -32,6 +32,8 @@ from .index import Index, read_index, write_index
 from .layout import (
     FEATURES,
     FORMAT,
+    GROUPS_DIGEST,
+    RECORD_GROUPS,
     RECORDS_ROOT,
     SPLIT_ROOT,
     SPLITS,
@@ -39,9 +41,11 @@ from .layout import (
     Records,
     check_name,
     data_folder,
+    groups_digest,
     lock_path,
     new_file_name,
     partial_folder,
+    write_record_groups,
     write_records,
     write_view_record,
 )
@@ -190,6 +194,32 @@ def add_split(cache: Path, name: str, parts: np.ndarray, attrs: dict) -> None:
         handle.create_dataset(SPLIT_ROOT, data=parts, dtype=np.int8).attrs.update(attrs)
 
     index.splits[name] = write_data_file(cache, new_file_name(SPLITS, name), fill)
+    publish(cache, index)
+
+
+def set_record_groups(cache: Path, ids: Sequence[str], group_by: str) -> list[str]:
+    """Store a group id per record, replacing any stored before; the stored splits made with other
+    groups (they may put one group on both sides) are removed and their names returned. The
+    caller holds the lock."""
+    index = _current_index(cache, None).changed()
+    digest = groups_digest(ids)
+    with open_cache(cache, shards=True) as reader:
+        stale = [name for name in index.splits if (reader.split(name) or ({}, {}))[1].get(GROUPS_DIGEST, "") != digest]
+    for name in stale:
+        del index.splits[name]
+        index.checks.pop(name, None)
+    index.record_groups = write_data_file(cache, new_file_name(RECORD_GROUPS),
+                                          lambda handle: write_record_groups(handle, ids, group_by))
+    publish(cache, index)
+    return stale
+
+
+def store_check(cache: Path, split: str, check: str) -> None:
+    """Keep the leakage check (JSON) of a stored split in the index. The caller holds the lock."""
+    index = _current_index(cache, None).changed()
+    if split not in index.splits:
+        raise CacheError(f"{cache}: no split {split!r} to keep a check for")
+    index.checks[split] = check
     publish(cache, index)
 
 

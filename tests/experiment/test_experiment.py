@@ -71,6 +71,7 @@ def test_demo_runs_end_to_end_and_says_the_faces_are_synthetic(tmp_path):
                        progress=False)
     text = "\n".join(lines)
     assert "SYNTHETIC" in text and "featcache extract --data" in text
+    assert "split 'default': train " in text and ("LEAK: " in text) == ("near-copies of each other" in text)
     assert {r["head"] for r in outcome["results"]} == {"logistic", "ridge"}
     assert all(path.stat().st_size > 0 for path in outcome["figures"])
     assert (tmp_path / "demo.md").read_text().count("| fer_minixception |") == 2

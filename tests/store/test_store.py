@@ -16,7 +16,10 @@ import featcache
 import store_operations as ops
 from featcache.cli import app
 import format1
-from featcache.store import CacheError, data_folder, open_cache
+from featcache.leaks import check_line, check_split
+from featcache.record_groups import set_groups, store_groups
+from featcache.splits import split_summary
+from featcache.store import CacheError, Shard, data_folder, merge, open_cache, writer_lock
 from featcache.store.layout import group_attrs
 
 KILLS = 20
@@ -129,7 +132,7 @@ def test_a_writer_never_deletes_data_it_cannot_account_for(tmp_path):
     copy.write_bytes((tmp_path / "moved.h5").read_bytes())
     (tmp_path / "moved.h5").rename(cache)
     with pytest.raises(CacheError, match=r"copy\.h5 links faces\.h5\.data/.*, outside its own copy\.h5\.data/ "
-                                         "folder: a cache is its index and the data folder named after it"):
+                                         "folder: a cache is its index and the data folder it was made with"):
         featcache.remove(copy, "first-0")
     assert sorted(data_folder(cache).rglob("*.h5")) == files
     with pytest.raises(ValueError, match="split name 'fold/1': use a plain name without '/'"):
@@ -193,6 +196,10 @@ def test_a_format_1_cache_reads_as_before_refuses_writes_and_upgrades_in_place(t
     with pytest.raises(CacheError, match=r"old\.h5 is a format 1 cache \(from an earlier featcache\): it reads as "
                                          r"before, but to add to it run `featcache upgrade .*old\.h5` once"):
         cached_split(cache, "new")
+    with pytest.raises(CacheError, match="is a format 1 cache"):
+        set_groups(cache, r"images/(\d)")
+    check = check_split(cache, "old", featcache.load(cache, "first"))  # run, shown, but not stored
+    assert check["rows"] == ops.N - 1 and split_summary(cache, "old")[-1].strip() == check_line(check)
     assert ops.snapshot(cache) == before  # never silently rewritten
 
     (tmp_path / "moved").mkdir()
@@ -248,3 +255,33 @@ def test_features_beyond_float16s_range_are_refused_not_stored_as_infinity(tmp_p
                                          "extract with --dtype float32"):
         writer.write("original", np.array([2]), np.full((1, ops.DIM), 70000.0, np.float32))
     writer.close()
+
+
+# ------------------------------------------------------------------------------ record groups
+
+
+def test_merge_carries_the_shards_record_groups_and_refuses_shards_grouped_otherwise(tmp_path):
+    people = np.array([f"p{i % 7}" for i in range(ops.N)])
+    shards = [tmp_path / name for name in ops.SHARDS]
+    for k, shard in enumerate(shards, start=1):
+        ops.extract(shard, "synthetic", Shard(k, 2))
+        with writer_lock(shard):  # as `extract --shard K/N --group-by` stores them
+            store_groups(shard, people, "col:person")
+    merged = merge(shards, tmp_path / "merged.h5").path
+    with open_cache(merged) as reader:
+        ids, group_by = reader.record_groups()
+    np.testing.assert_array_equal(ids, people)
+    assert group_by == "col:person"
+    for shard in shards:  # shards without groups, merged again: the groups set on the merged cache stay
+        ops.extract(shard.with_name("bare-" + shard.name), "synthetic", Shard(shards.index(shard) + 1, 2))
+    bare = [shard.with_name("bare-" + shard.name) for shard in shards]
+    merge(bare, tmp_path / "bare.h5")
+    set_groups(tmp_path / "bare.h5", r"images/(\d)")
+    merge(bare, tmp_path / "bare.h5", replace=True)
+    with open_cache(tmp_path / "bare.h5") as reader:
+        assert reader.record_groups()[1] == r"re:images/(\d)"
+    with writer_lock(shards[1]):
+        store_groups(shards[1], people[::-1].copy(), "col:person")
+    with pytest.raises(CacheError, match="group their records differently"):
+        merge(shards, tmp_path / "again.h5")
+    assert not (tmp_path / "again.h5").exists()
