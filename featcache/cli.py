@@ -125,12 +125,13 @@ def import_tensorflow_quietly() -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's user errors into one line and exit status 2 (FEATCACHE_DEBUG=1: traceback)."""
+    """Turn the library's user errors (:class:`featcache.errors.FeatcacheError`) into one line and
+    exit status 2 (FEATCACHE_DEBUG=1: the traceback). Anything else is a bug and keeps its traceback."""
     from featcache.errors import FeatcacheError
 
     try:
         yield
-    except (FeatcacheError, ValueError) as error:
+    except FeatcacheError as error:
         if os.environ.get("FEATCACHE_DEBUG"):
             raise
         fail(" ".join(str(error).split()))
@@ -342,20 +343,18 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     group_by: Optional[str] = GROUP_BY_OPTION,
 ) -> None:
-    """Fit one head on the train part of a cache and save it as a model: featcache.train(...)."""
+    """Fit a head on the train part of a cache and save it as a model (--task both: one multi-task
+    head for both tasks): featcache.train(...)."""
     from featcache.model import train as run_train
     from featcache.splits import split_summary
 
-    if task == Task.both:
-        fail("train fits one task at a time: --task classify or --task regress")
     import_tensorflow_quietly()
     with user_errors():
         _group(cache, group_by)
         model = run_train(cache, head, task.value, out, backbone=backbone, group=_names(group) or None, view=view,
                           split=split, seed=seed)
-    trained = model.training["tasks"][task.value]
-    typer.echo(f"saved the model {out} ({head}, {task.value}); test part: "
-               + _headline(trained["test_report"], task.value))
+    for fitted, trained in model.training["tasks"].items():
+        typer.echo(f"saved the model {out} ({head}, {fitted}); test part: " + _headline(trained["test_report"], fitted))
     typer.echo("\n".join(split_summary(cache, split)))
 
 

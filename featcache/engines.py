@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from ._home import featcache_home
-from .errors import FeatcacheError
+from .errors import FeatcacheError, UsageError
 from .files import atomic_file
 
 ENGINES = ("auto", "tensorflow", "onnxruntime", "openvino")
@@ -89,7 +89,7 @@ def choose_engine(engine: str = "auto", precision: str = "float32") -> str:
     """The engine ``auto`` stands for here: TensorFlow on a GPU or for mixed precision,
     else the first installed of :func:`cpu_preference`, else TensorFlow."""
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine != "auto":
         return engine
     if precision != "float32" or _has_gpu():

@@ -24,3 +24,7 @@ class CacheError(FeatcacheError, ValueError):
 
 class CacheLocked(CacheError):
     """Another process is writing the cache."""
+
+
+class UsageError(FeatcacheError, ValueError):
+    """A value that cannot be used as given: a name, an option, a file's contents."""

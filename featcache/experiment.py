@@ -19,6 +19,7 @@ import numpy as np
 import heads
 import metrics
 
+from .errors import UsageError
 from .leaks import check_split
 from .reading import FeatureSet, load
 from .record_groups import set_groups
@@ -32,7 +33,7 @@ def task_list(task: str) -> tuple[str, ...]:
     if task == "both":
         return TASKS
     if task not in TASKS:
-        raise ValueError(f"task must be classify, regress or both, got {task!r}")
+        raise UsageError(f"task must be classify, regress or both, got {task!r}")
     return (task,)
 
 
@@ -77,12 +78,13 @@ def run_head(
     metrics package's report), predictions, scores and truth on the test rows, test record
     indices, the head's training history when it has one, and the fitted estimator.
     """
+    check_head(head, task)
     y, usable = targets(features, task)
     part = parts[features.index]
     train = usable & (part != TEST)
     test = usable & (part == TEST)
     if not train.any() or not test.any():
-        raise ValueError(f"no usable rows for task {task!r} in the train or test part of group {features.group}")
+        raise UsageError(f"no usable rows for task {task!r} in the train or test part of group {features.group}")
     estimator = heads.make(head, task, **_seeded(head, task, params or {}, seed))
     began = time.perf_counter()
     estimator.fit(features.features[train], y[train])
@@ -107,6 +109,14 @@ def run_head(
                         "report": metrics.regression_report(truth, predictions),
                         "predictions": predictions, "scores": None, "truth": truth})
     return outputs
+
+
+def check_head(head: str, task: str) -> None:
+    """A UsageError naming the choices for an unknown head, or a task the head cannot do."""
+    if head not in heads.HEADS:
+        raise UsageError(f"unknown head {head!r}; choose one of {', '.join(heads.names())}")
+    if task not in heads.HEADS[head]:
+        raise UsageError(f"head {head!r} cannot {task}; it does {', '.join(heads.HEADS[head])}")
 
 
 def predict_task(estimator, X: np.ndarray, task: str, n_classes: int = 0, *, joint: bool = False) -> np.ndarray:
@@ -147,6 +157,8 @@ def compare(
     cache = Path(cache)
     selections: Iterable = [dict(group=g) for g in groups] if groups else [dict(backbone=b) for b in backbones or []]
     wanted = task_list(task)
+    for head in head_names:
+        check_head(head, heads.HEADS.get(head, ("",))[0])
     results = []
     parts = None
     for selection in selections:

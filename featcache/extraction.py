@@ -40,7 +40,7 @@ from .store import (
 )
 from .datasets import Dataset, open_dataset
 from .engines import Engine, build_engine, choose_engine
-from .errors import FeatcacheError
+from .errors import FeatcacheError, UsageError
 from .progress import progress_bar
 from .record_groups import group_ids, parse_group_by, store_groups
 from .views import view_crops, view_names, view_pixels
@@ -154,13 +154,13 @@ def extract(
     pattern or a folder level of the paths), so that splits keep each person or video on one side.
     """
     if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
+        raise UsageError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be 'float32' or 'mixed', got {precision!r}")
+        raise UsageError(f"precision must be 'float32' or 'mixed', got {precision!r}")
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
     choose_engine(engine, precision)  # a bad name fails before any work
     wanted = view_names(flip, crops)
     shard = parse_shard(shard)

@@ -14,8 +14,9 @@ from typing import Mapping, Sequence, Union
 
 import numpy as np
 
-from .store import CacheError, open_cache
+from .errors import UsageError
 from .reading import FeatureSet, load, select_group
+from .store import CacheError, open_cache
 from .views import how_to_extract, parse_view
 
 MEAN = "mean"
@@ -80,7 +81,7 @@ def combine(
         if name != MEAN:
             parse_view(name)  # an unknown name fails here, naming the choices
     if not groups:
-        raise ValueError("name at least one group to combine")
+        raise UsageError("name at least one group to combine")
     with open_cache(cache) as reader:
         held = reader.groups()
         keys = [select_group(reader, cache, None, g) if g in held else select_group(reader, cache, g, None)

@@ -34,7 +34,7 @@ import heads
 import metrics
 
 from . import __version__
-from .errors import ModelError
+from .errors import ModelError, UsageError
 from .experiment import TASKS, predict_task, run_head, scoring_split, targets
 from .feature_sets import ViewSpec, combine, combine_views
 from .files import replace_folder
@@ -399,17 +399,17 @@ def train(
     seed: int = 0,
     group_by: Optional[str] = None,
 ) -> Model:
-    """Fit one head for one task on a cache's train+validation parts, score it on the test part,
-    and save the model to the folder ``out``. ``group``: a key, or several to combine;
-    ``group_by`` groups the records first (:func:`featcache.record_groups.set_groups`)."""
-    if task not in TASKS:
-        raise ModelError(f"train fits one task: classify or regress, not {task!r}")
+    """Fit a head for ``task`` (classify, regress, or both: a multi-task head is fitted once for
+    both) on a cache's train+validation parts, score it on the test part, and save the model to
+    the folder ``out``. ``group``: a key, or several to combine; ``group_by`` groups the records
+    first (:func:`featcache.record_groups.set_groups`)."""
+    if task not in (*TASKS, "both"):
+        raise ModelError(f"train fits classify, regress or both, not {task!r}")
     groups = group if group is not None else backbone
     if groups is None:
         raise ModelError("name the backbone or the group(s) to train on")
-    other = next(t for t in TASKS if t != task)
-    model = Model.from_cache(cache, groups, view=view, split=split, seed=seed, group_by=group_by,
-                             **{task: head, other: None})
+    heads_by_task = {t: (head if task in (t, "both") else None) for t in TASKS}
+    model = Model.from_cache(cache, groups, view=view, split=split, seed=seed, group_by=group_by, **heads_by_task)
     model.save(out)
     return model
 
@@ -444,7 +444,7 @@ def _load_head(file: Path, recorded: str, trust: bool) -> Any:
     try:
         found = heads.io.file_format(file)
         if found != recorded:
-            raise ValueError(f"holds a {found} file where the model recorded a {recorded} one")
+            raise UsageError(f"holds a {found} file where the model recorded a {recorded} one")
         return heads.load(file, trust=trust)
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
         message = " ".join(str(error).split()) or type(error).__name__

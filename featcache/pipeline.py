@@ -19,6 +19,8 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from .errors import UsageError
+
 PIXELS = tf.uint8  # what the batches hold; its name is recorded with every view extracted
 
 
@@ -104,7 +106,7 @@ def input_batches(
     ``(record indices, *per input)`` where each ``(size, crops)`` of ``inputs`` contributes the
     whole images at that size and, when it has crops, their crops (as in :func:`image_batches`)."""
     if len(paths) != len(indices):
-        raise ValueError(f"{len(paths)} paths but {len(indices)} indices")
+        raise UsageError(f"{len(paths)} paths but {len(indices)} indices")
     dataset = tf.data.Dataset.from_tensor_slices((np.asarray(indices, dtype=np.int64), list(paths)))
     inputs = tuple((int(size), tuple(crops)) for size, crops in inputs)
     dataset = dataset.map(lambda i, p: (i, *_inputs_of(_decode(p), inputs)),

@@ -29,6 +29,7 @@ from typing import Any, Iterator, Optional, Union
 
 from .datasets import Dataset, open_dataset
 from .engines import EngineError
+from .errors import UsageError
 from .extraction import ExtractResult, default_cache_path
 from .record_groups import group_ids, parse_group_by, store_groups
 from .store import Shard, has_view, merge, merged_from, shard_file_name, writer_lock
@@ -57,7 +58,7 @@ def extract_on_ray(
     wall time from starting the workers to the merged file, excluding Ray's own start.
     """
     if "shard" in options:
-        raise ValueError("extract_on_ray makes one shard per worker itself; drop shard=")
+        raise UsageError("extract_on_ray makes one shard per worker itself; drop shard=")
     ray = _import_ray()
     dataset = data if isinstance(data, Dataset) else open_dataset(data, options.get("layout", "auto"))
     source = data if isinstance(data, Dataset) else str(Path(data).resolve())
@@ -122,11 +123,11 @@ def _plan(ray, workers: Optional[int], n_records: int) -> tuple[int, int, int]:
     if workers is None:
         workers = gpus or len(nodes)
     if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+        raise UsageError(f"workers must be at least 1, got {workers}")
     if workers > n_records:
-        raise ValueError(f"{workers} workers for {n_records} records; use at most {n_records}")
+        raise UsageError(f"{workers} workers for {n_records} records; use at most {n_records}")
     if gpus and workers > gpus:
-        raise ValueError(f"{workers} workers but the cluster has {gpus} GPUs (one per worker); use at most {gpus}")
+        raise UsageError(f"{workers} workers but the cluster has {gpus} GPUs (one per worker); use at most {gpus}")
     smallest = min((int(n["Resources"].get("CPU", 0)) for n in nodes if n["Resources"].get("CPU")), default=cpus)
     return workers, 1 if gpus else 0, max(1, min(cpus // workers, smallest))  # an actor fits on any node
 
@@ -137,7 +138,7 @@ def _check_out(out: Path, shards: list[Path]) -> None:
         return
     made_from = merged_from(out)
     if made_from != [path.name for path in shards]:
-        raise ValueError(f"{out} exists and is not the merge of {len(shards)} Ray workers' shards "
+        raise UsageError(f"{out} exists and is not the merge of {len(shards)} Ray workers' shards "
                          f"({shards[0].name}, ...); write to another --out, or run with the --workers that made it")
 
 

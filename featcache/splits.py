@@ -17,6 +17,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from .errors import UsageError
+
 TRAIN, VALIDATION, TEST = 0, 1, 2
 PART_NAMES = ("train", "validation", "test")
 
@@ -31,7 +33,7 @@ def together(content_hashes: Sequence[str], groups: Optional[Sequence[str]] = No
     if groups is None:
         return by_content
     if len(groups) != len(content_hashes):
-        raise ValueError(f"{len(groups)} group ids but {len(content_hashes)} records")
+        raise UsageError(f"{len(groups)} group ids but {len(content_hashes)} records")
     _, by_group = np.unique(np.asarray(groups), return_inverse=True)
     n, offset = len(by_content), int(by_content.max()) + 1
     nodes = offset + int(by_group.max()) + 1  # content nodes, then group nodes; one edge per record
@@ -52,7 +54,7 @@ def _class_counts(labels: np.ndarray, component: np.ndarray) -> np.ndarray:
 def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions < 0).any() or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
+        raise UsageError(f"fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
     return fractions
 
 
@@ -75,7 +77,7 @@ def stratified_split(
     """
     labels = np.asarray(labels)
     if len(labels) != len(content_hashes):
-        raise ValueError(f"{len(labels)} labels but {len(content_hashes)} content hashes")
+        raise UsageError(f"{len(labels)} labels but {len(content_hashes)} content hashes")
     fractions = _check_fractions(fractions)
     component = together(content_hashes, groups)
     counts = _class_counts(labels, component)
@@ -133,11 +135,11 @@ def stratified_folds(
     from sklearn.model_selection import StratifiedGroupKFold
 
     if k < 2:
-        raise ValueError(f"k must be at least 2, got {k}")
+        raise UsageError(f"k must be at least 2, got {k}")
     labels = np.asarray(labels)
     component = together(content_hashes, groups)
     if component.max() + 1 < k:
-        raise ValueError(f"{component.max() + 1} groups cannot make {k} folds; use k <= {component.max() + 1}")
+        raise UsageError(f"{component.max() + 1} groups cannot make {k} folds; use k <= {component.max() + 1}")
     folds = np.empty(len(labels), dtype=np.int8)
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels, component)):

@@ -15,6 +15,8 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from .errors import UsageError
+
 ORIGINAL, FLIP = "original", "flip"
 _CROP = re.compile(r"crop(0\.\d+)(-flip)?")
 
@@ -25,7 +27,7 @@ def check_crops(crops: Iterable[float]) -> tuple[float, ...]:
     for crop in crops:
         value = float(crop)
         if not 0.1 <= value < 1 or round(value, 2) != value:
-            raise ValueError(f"crop {crop!r}: give the fraction of each side to keep, from 0.1 to 0.99 "
+            raise UsageError(f"crop {crop!r}: give the fraction of each side to keep, from 0.1 to 0.99 "
                              "with at most two decimals (e.g. 0.9)")
         checked.add(value)
     return tuple(sorted(checked, reverse=True))
@@ -50,7 +52,7 @@ def parse_view(name: str) -> tuple[Optional[float], bool]:
         return None, name == FLIP
     match = _CROP.fullmatch(name)
     if not match:
-        raise ValueError(f"unknown view {name!r}: use original, flip, crop<fraction> or crop<fraction>-flip")
+        raise UsageError(f"unknown view {name!r}: use original, flip, crop<fraction> or crop<fraction>-flip")
     return float(match.group(1)), bool(match.group(2))
 
 

@@ -26,6 +26,9 @@ Heads (``HEADS`` maps each name to its tasks):
 - ``ensemble``: :class:`BlockEnsembleClassifier` / :class:`BlockEnsembleRegressor`: one
   member head (default ``logistic_cv`` / ``ridge_cv``) per block of columns (``blocks``:
   their widths, e.g. one block per combined feature source), predictions averaged.
+- ``cnn``: :class:`CNNClassifier` (classify), :class:`CNNRegressor` (regress): a small
+  convolutional network trained from scratch on flattened images (featcache's ``pixels``
+  sources); ``image_shape`` or a square grey / RGB shape inferred from X. See :mod:`heads.cnn`.
 
 ``make(name, task, **params)`` builds one, ``names()`` lists them; ``save`` /
 ``load`` persist fitted heads without pickling those of this package (see :mod:`heads.io`);
@@ -37,6 +40,7 @@ network is built. This package never imports ``featcache``.
 from ._keras_chunked import fit_chunked
 from .chunked import RowSubset, is_chunked
 from .io import load, save
+from .cnn import CNNClassifier, CNNRegressor
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
 from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
@@ -57,6 +61,8 @@ __all__ = [
     "load",
     "BlockEnsembleClassifier",
     "BlockEnsembleRegressor",
+    "CNNClassifier",
+    "CNNRegressor",
     "KerasDenseClassifier",
     "KerasDenseRegressor",
     "LogisticCVHead",

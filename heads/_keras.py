@@ -1,5 +1,10 @@
-"""What the Keras heads share: seeding, standardisation, the early-stopping split,
-training with history, and batched inference.
+"""What the Keras heads share: seeding, standardisation, the early-stopping split, the one
+training loop with its history, and batched inference.
+
+One loop for every X: ``KerasHead._fit`` checks X once (an in-memory array, or a chunked
+source for heads that take one; see :mod:`heads.chunked`), and ``_train`` splits the rows,
+standardises, builds the model and trains it from a batch source: :class:`ArrayRows` hands
+Keras the arrays, :class:`heads._keras_chunked.ChunkedRows` a PyDataset reading blocks of rows.
 
 Keras (and with it TensorFlow) is imported on first fit or load, never at ``import heads``.
 """
@@ -9,13 +14,16 @@ from __future__ import annotations
 import os
 import random
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Protocol
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._keras_chunked import ChunkedRows, Transform, take_rows
+from .chunked import DEFAULT_CHUNK_ROWS, check_chunked_fit, check_chunked_predict, is_chunked, row_blocks
 
 PREDICT_BATCH = 4096  # rows per forward pass at inference
 STEPS_PER_EXECUTION = 32  # train steps per compiled call: same numbers, ~35% less time at batch 16
@@ -73,8 +81,49 @@ def seeded(keras, seed: Optional[int]) -> Iterator[None]:
         random.setstate(saved[1])
 
 
+class Rows(Protocol):
+    """X as the training loop reads it: :class:`ArrayRows` or :class:`heads._keras_chunked.ChunkedRows`."""
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    def moments(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, standard deviation) of every column over ``rows``, float64."""
+
+    def batches(self, keras, transform: Transform, batch_size: int, targets: Any, weights: Any,
+                train: np.ndarray, val: Optional[np.ndarray], seed: Optional[int]) -> tuple[dict, Any]:
+        """(``model.fit`` arguments for the training rows, ``validation_data`` or None)."""
+
+
+class ArrayRows:
+    """An in-memory float32 X as the training loop reads it: Keras gets the arrays, batches
+    them and reshuffles all training rows every epoch."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X = X
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.X.shape
+
+    def moments(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, standard deviation) of every column over ``rows``, float64."""
+        return self.X[rows].mean(axis=0, dtype=np.float64), self.X[rows].std(axis=0, dtype=np.float64)
+
+    def batches(self, keras, transform: Transform, batch_size: int, targets: Any, weights: Any,
+                train: np.ndarray, val: Optional[np.ndarray], seed: Optional[int]) -> tuple[dict, Any]:
+        """(``model.fit`` arguments for the training rows, ``validation_data`` or None), as arrays."""
+        X = transform(self.X)
+        training = {"x": X[train], "y": take_rows(targets, train), "batch_size": batch_size, "shuffle": True,
+                    "sample_weight": None if weights is None else take_rows(weights, train)}
+        if val is None:
+            return training, None
+        return training, (X[val], take_rows(targets, val)) + (() if weights is None else (take_rows(weights, val),))
+
+
 class KerasHead(BaseEstimator):
-    """Base of the Keras heads. Subclasses set ``_validate_y``, ``_encode``, ``_build``.
+    """Base of the Keras heads. Subclasses set ``_validate_y``, ``_encode``, ``_build``, and
+    ``_chunked_x = True`` to take chunked X too.
 
     Parameters shared by every Keras head (declared in each subclass's ``__init__``):
     hidden_units, dropout, learning_rate, batch_size, epochs, validation_fraction,
@@ -86,6 +135,7 @@ class KerasHead(BaseEstimator):
     """
 
     _validate_y: dict = {}  # validate_data options for y (multi_output, y_numeric)
+    _chunked_x: bool = False  # whether fit and predict also take a chunked X (heads.chunked)
 
     # -- subclass hooks -------------------------------------------------------------
     def _encode(self, y: np.ndarray) -> tuple[Any, Optional[np.ndarray], Optional[np.ndarray]]:
@@ -96,8 +146,9 @@ class KerasHead(BaseEstimator):
         """A compiled Keras model."""
         raise NotImplementedError
 
-    # -- shared machinery -----------------------------------------------------------
+    # -- fitting --------------------------------------------------------------------
     def _check_params(self) -> None:
+        """A ValueError for an early-stopping setup that cannot hold out validation rows."""
         if self.early_stopping and not self.validation_fraction:
             raise ValueError("early_stopping=True needs validation_fraction > 0")
         if not 0 <= (self.validation_fraction or 0) < 1:
@@ -106,71 +157,96 @@ class KerasHead(BaseEstimator):
     def fit(self, X, y):
         """Train a fresh model on (X, y); a ``validation_fraction`` of the rows is held out
         for early stopping and the validation curves. Returns self."""
+        return self._fit(X, y, chunked=self._chunked_x and is_chunked(X))
+
+    def _fit(self, X, y, *, chunked: bool, chunk_rows: int = DEFAULT_CHUNK_ROWS, shuffle: bool = True):
+        """Fit from an in-memory X, or from a chunked X read ``chunk_rows`` rows at a time
+        (``shuffle``: see :mod:`heads._keras_chunked`). Returns self."""
         self._check_params()
-        X, y = validate_data(self, X, y, dtype=(np.float32, np.float64), **self._validate_y)
-        X = np.asarray(X, dtype=np.float32)
+        rows, y = self._fit_rows(X, y, chunked, chunk_rows, shuffle)
         targets, stratify, weights = self._encode(y)
         seed = seed_of(self.random_state)
         keras = import_keras()
         with seeded(keras, seed):
-            self._train(keras, X, targets, stratify, weights, seed)
+            self._train(keras, rows, targets, stratify, weights, seed)
         return self
 
-    def _train(self, keras, X, targets, stratify, weights, seed) -> None:
+    def _fit_rows(self, X, y, chunked: bool, chunk_rows: int, shuffle: bool) -> tuple[Rows, np.ndarray]:
+        """Check X and y once; return X as the training loop's batch source, and y."""
+        if chunked:
+            return ChunkedRows(X, chunk_rows, shuffle), check_chunked_fit(self, X, y, **self._validate_y)
+        X, y = validate_data(self, X, y, dtype=(np.float32, np.float64), **self._validate_y)
+        return ArrayRows(np.asarray(X, dtype=np.float32)), y
+
+    def _train(self, keras, rows: Rows, targets: Any, stratify: Optional[np.ndarray], weights: Any,
+               seed: Optional[int]) -> None:
+        """The training loop: split, standardise, build, fit with early stopping, keep the history."""
+        train, val = self._split(rows.shape[0], stratify, seed)
+        self._standardise(rows, train)
+        model = self._build(keras, rows.shape[1])
+        callbacks = self._callbacks(keras)
+        training, validation = rows.batches(keras, self._transform, self.batch_size, targets, weights,
+                                            train, val, seed)
+        history = model.fit(**training, epochs=self.epochs, validation_data=validation, callbacks=callbacks,
+                            verbose=self.verbose)
+        self._record(model, history, callbacks)
+
+    def _split(self, n: int, stratify: Optional[np.ndarray], seed: Optional[int]) -> tuple[np.ndarray, Any]:
+        """(training rows, early-stopping rows or None when ``validation_fraction`` is 0)."""
         if self.validation_fraction:
-            train, val = split_indices(len(X), self.validation_fraction, stratify, seed)
-        else:
-            train, val = np.arange(len(X)), None
-        if self.standardize:
-            self.mean_ = X[train].mean(axis=0, dtype=np.float64).astype(np.float32)
-            std = X[train].std(axis=0, dtype=np.float64)
-            self.scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
-        else:
+            return split_indices(n, self.validation_fraction, stratify, seed)
+        return np.arange(n), None
+
+    def _standardise(self, rows: Rows, train: np.ndarray) -> None:
+        """Set ``mean_``/``scale_`` from the training rows (None without ``standardize``)."""
+        if not self.standardize:
             self.mean_ = self.scale_ = None
-        X = self._transform(X)
-        model = self._build(keras, X.shape[1])
-        callbacks = []
-        if self.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience,
-                                                           restore_best_weights=True))
-        validation = None
-        if val is not None:
-            validation = (X[val], _take(targets, val)) + (() if weights is None else (_take(weights, val),))
-        history = model.fit(
-            X[train], _take(targets, train), sample_weight=None if weights is None else _take(weights, train),
-            batch_size=self.batch_size, epochs=self.epochs, validation_data=validation,
-            shuffle=True, callbacks=callbacks, verbose=self.verbose,
-        )
+            return
+        mean, std = rows.moments(train)
+        self.mean_ = mean.astype(np.float32)
+        self.scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+
+    def _callbacks(self, keras) -> list:
+        """Early stopping on the validation loss, keeping the best weights (when enabled)."""
+        if not self.early_stopping:
+            return []
+        return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience, restore_best_weights=True)]
+
+    def _record(self, model, history, callbacks: list) -> None:
+        """Set ``model_``, ``history_`` (floats per epoch) and ``best_epoch_`` (1-based)."""
         self.model_ = model
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
         self.best_epoch_ = len(self.history_["loss"])
-        if self.early_stopping and callbacks[0].best_epoch is not None:
+        if callbacks and callbacks[0].best_epoch is not None:
             self.best_epoch_ = int(callbacks[0].best_epoch) + 1
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
+        """X standardised with the training rows' ``mean_``/``scale_`` (as is without them)."""
         if self.mean_ is None:
             return X
         return (X - self.mean_) / self.scale_
 
+    # -- inference ------------------------------------------------------------------
     def _forward(self, X) -> Any:
         """Validated, standardised X through the model in batches, training=False: numpy
         output(s) in float64 (a dict of arrays for a multi-output model)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
-        X = self._transform(np.asarray(X, dtype=np.float32))
         keras = import_keras()
-        parts = [self.model_(X[i:i + PREDICT_BATCH], training=False) for i in range(0, len(X), PREDICT_BATCH)]
+        parts = [self.model_(block[i:i + PREDICT_BATCH], training=False)
+                 for block in self._predict_blocks(X) for i in range(0, len(block), PREDICT_BATCH)]
         if isinstance(parts[0], dict):
             return {key: np.concatenate([keras.ops.convert_to_numpy(p[key]) for p in parts]).astype(np.float64)
                     for key in parts[0]}
         return np.concatenate([keras.ops.convert_to_numpy(p) for p in parts]).astype(np.float64)
 
-
-def _take(values: Any, rows: np.ndarray) -> Any:
-    """Rows of an array, or of every array in a dict of arrays."""
-    if isinstance(values, dict):
-        return {key: value[rows] for key, value in values.items()}
-    return values[rows]
+    def _predict_blocks(self, X) -> Iterator[np.ndarray]:
+        """X checked against the fit, standardised, in float32 blocks: all of an in-memory X
+        at once, a chunked X ``DEFAULT_CHUNK_ROWS`` rows at a time."""
+        if self._chunked_x and is_chunked(X):
+            check_chunked_predict(self, X)
+            return (self._transform(block) for _, block in row_blocks(X, DEFAULT_CHUNK_ROWS, np.float32))
+        X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
+        return iter([self._transform(np.asarray(X, dtype=np.float32))])
 
 
 def compile_model(keras, model, learning_rate: float, loss, metrics, loss_weights=None):

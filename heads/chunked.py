@@ -12,6 +12,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 from scipy.sparse import issparse
+from sklearn.utils import check_array, column_or_1d
 
 DEFAULT_CHUNK_ROWS = 8192
 
@@ -35,7 +36,43 @@ def check_chunked(X: Any) -> tuple[int, int]:
     return int(X.shape[0]), int(X.shape[1])
 
 
+def check_target(y: Any, n_rows: int, *, multi_output: bool = False, y_numeric: bool = False,
+                 estimator: Any = None) -> np.ndarray:
+    """y checked as scikit-learn's ``validate_data`` checks it next to an in-memory X (same
+    messages), and against the ``n_rows`` of a chunked X, which is never read for this."""
+    if multi_output:
+        y = check_array(y, accept_sparse="csr", ensure_2d=False, dtype=None, input_name="y", estimator=estimator)
+    else:
+        y = check_array(column_or_1d(y, warn=True), ensure_2d=False, dtype=None, input_name="y", estimator=estimator)
+    if y_numeric and y.dtype.kind == "O":
+        y = y.astype(np.float64)
+    if y.shape[0] != n_rows:
+        raise ValueError(f"X has {n_rows} rows but y has {y.shape[0]}")
+    return y
+
+
+def check_chunked_fit(estimator: Any, X: Any, y: Any, *, multi_output: bool = False,
+                      y_numeric: bool = False) -> np.ndarray:
+    """Check a chunked X and its y before a fit and record ``n_features_in_`` (a chunked X
+    has no feature names, so ``feature_names_in_`` is dropped). Returns the checked y."""
+    n_rows, n_features = check_chunked(X)
+    y = check_target(y, n_rows, multi_output=multi_output, y_numeric=y_numeric, estimator=estimator)
+    estimator.n_features_in_ = n_features
+    if hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    return y
+
+
+def check_chunked_predict(estimator: Any, X: Any) -> None:
+    """Check a chunked X against the fitted ``n_features_in_`` (scikit-learn's message)."""
+    _, n_features = check_chunked(X)
+    if n_features != estimator.n_features_in_:
+        raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} is expecting "
+                         f"{estimator.n_features_in_} features as input.")
+
+
 def check_chunk_rows(chunk_rows: Any) -> int:
+    """``chunk_rows`` as an int, or a ValueError unless it is a positive int."""
     if not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
         raise ValueError(f"chunk_rows must be a positive int, got {chunk_rows!r}")
     return int(chunk_rows)

@@ -36,6 +36,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._keras import KerasHead, import_keras
+from .cnn import CNNClassifier, CNNRegressor
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
 from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
@@ -47,7 +48,8 @@ FORMAT = "heads.keras/1"
 MANIFEST, ARRAYS, MODEL = "head.json", "arrays.npz", "model.keras"
 SKOPS_SCHEMA = "schema.json"  # the member every skops file holds
 PICKLE_START = b"\x80"  # the first byte of a pickle (protocol 2 and later), as joblib writes it
-KERAS_CLASSES = {cls.__name__: cls for cls in (KerasDenseClassifier, KerasDenseRegressor, MultiTaskHead)}
+KERAS_CLASSES = {cls.__name__: cls for cls in (KerasDenseClassifier, KerasDenseRegressor, MultiTaskHead, CNNClassifier,
+                                                CNNRegressor)}
 _SKOPS_CLASSES = (LogisticHead, LogisticCVHead, RidgeHead, RidgeCVHead, MLPHead, BlockEnsembleClassifier,
                   BlockEnsembleRegressor, StreamingLogisticHead, StreamingRidgeHead)
 #: Types an skops head file may name beyond those skops trusts itself: this package's heads

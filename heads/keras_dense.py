@@ -4,7 +4,7 @@ The output layer starts from zero weights at the training targets' mean (class p
 the first predictions carry no noise from random output weights (:func:`heads._keras.output_layer`).
 
 Both also fit and predict on chunked X (an h5py Dataset, a memmap, a RowSubset) without
-holding it in memory: see :mod:`heads._keras_chunked`."""
+holding it in memory, through the same training loop: see :mod:`heads._keras`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ._common import normalise_rows
 from ._keras import KerasHead, compile_model, hidden_trunk, mean_preactivation, output_layer, prior_logits
-from ._keras_chunked import ChunkedFitMixin
 
 ClassWeight = Union[None, Literal["balanced"], dict]
 
@@ -37,7 +36,64 @@ def class_encoding(head: Any, labels: np.ndarray, class_weight: ClassWeight) -> 
     return encoded.astype(np.int32), weights
 
 
-class KerasDenseClassifier(ClassifierMixin, ChunkedFitMixin, KerasHead):
+class ClassesOutput:
+    """What a Keras classifier head does with its labels and softmax output (any trunk):
+    labels encoded with their prior, probabilities and labels predicted."""
+
+    def _encode(self, y):
+        encoded, weights = class_encoding(self, y, self.class_weight)
+        return encoded, encoded, weights
+
+    def _output(self, keras, inputs, trunk, name: str):
+        """The softmax output on ``trunk``, starting at the class prior; the compiled model."""
+        outputs = output_layer(keras, len(self.classes_), "softmax", "classes", np.log(self.class_prior_))(trunk)
+        model = keras.Model(inputs, outputs, name=name)
+        return compile_model(keras, model, self.learning_rate, "sparse_categorical_crossentropy", ["accuracy"])
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, n_classes) class probabilities, columns in ``classes_`` order; rows sum to 1."""
+        return normalise_rows(self._forward(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable label of each row."""
+        best = self.predict_proba(X).argmax(axis=1)  # first: NotFittedError before classes_ is read
+        return self.classes_[best]
+
+
+class TargetsOutput:
+    """What a Keras regressor head does with its targets and output (any trunk): (n,) or (n, k)
+    targets, an output layer starting at their mean, predictions shaped like the fitted y."""
+
+    _validate_y = {"multi_output": True, "y_numeric": True}
+
+    def _encode(self, y):
+        if self.output_activation not in ("linear", "tanh"):
+            raise ValueError(f"output_activation must be 'linear' or 'tanh', got {self.output_activation!r}")
+        y = np.asarray(y, dtype=np.float32)
+        self.target_ndim_ = y.ndim
+        y = y.reshape(len(y), -1)
+        self.n_outputs_ = y.shape[1]
+        self.target_mean_ = y.mean(axis=0, dtype=np.float64)
+        return y, None, None
+
+    def _output(self, keras, inputs, trunk, name: str):
+        """The output layer on ``trunk``, starting at the targets' mean; the compiled model."""
+        bias = mean_preactivation(self.target_mean_, self.output_activation)
+        outputs = output_layer(keras, self.n_outputs_, self.output_activation, "targets", bias)(trunk)
+        return compile_model(keras, keras.Model(inputs, outputs, name=name), self.learning_rate, "mse", ["mae"])
+
+    def predict(self, X) -> np.ndarray:
+        """(n, n_targets) predictions, or (n,) when fitted on a 1-D y."""
+        out = self._forward(X)
+        return out.ravel() if self.target_ndim_ == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class KerasDenseClassifier(ClassifierMixin, ClassesOutput, KerasHead):
     """Dense(hidden_units, ReLU) -> Dropout(dropout) -> Dense(n_classes, softmax).
 
     y: class labels (integer ids, or any sortable labels); ``classes_`` holds them sorted.
@@ -46,6 +102,8 @@ class KerasDenseClassifier(ClassifierMixin, ChunkedFitMixin, KerasHead):
     the same seed give identical predictions. History keys: loss, accuracy, val_loss,
     val_accuracy.
     """
+
+    _chunked_x = True
 
     def __init__(
         self,
@@ -76,24 +134,9 @@ class KerasDenseClassifier(ClassifierMixin, ChunkedFitMixin, KerasHead):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _encode(self, y):
-        encoded, weights = class_encoding(self, y, self.class_weight)
-        return encoded, encoded, weights
-
     def _build(self, keras, n_features: int):
         inputs, trunk = hidden_trunk(keras, n_features, self.hidden_units, self.dropout)
-        outputs = output_layer(keras, len(self.classes_), "softmax", "classes", np.log(self.class_prior_))(trunk)
-        model = keras.Model(inputs, outputs, name="keras_dense_classifier")
-        return compile_model(keras, model, self.learning_rate, "sparse_categorical_crossentropy", ["accuracy"])
-
-    def predict_proba(self, X) -> np.ndarray:
-        """(n, n_classes) class probabilities, columns in ``classes_`` order; rows sum to 1."""
-        return normalise_rows(self._forward(X))
-
-    def predict(self, X) -> np.ndarray:
-        """The most probable label of each row."""
-        best = self.predict_proba(X).argmax(axis=1)
-        return self.classes_[best]
+        return self._output(keras, inputs, trunk, "keras_dense_classifier")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -101,7 +144,7 @@ class KerasDenseClassifier(ClassifierMixin, ChunkedFitMixin, KerasHead):
         return tags
 
 
-class KerasDenseRegressor(RegressorMixin, ChunkedFitMixin, KerasHead):
+class KerasDenseRegressor(RegressorMixin, TargetsOutput, KerasHead):
     """Dense(hidden_units, ReLU) -> Dropout(dropout) -> Dense(n_targets, output_activation).
 
     y: (n, 2) valence/arousal in [-1, 1] (any (n, k) works), or (n,) for one target;
@@ -109,7 +152,7 @@ class KerasDenseRegressor(RegressorMixin, ChunkedFitMixin, KerasHead):
     "tanh" (bounded to [-1, 1]). Loss MSE. History keys: loss, mae, val_loss, val_mae.
     """
 
-    _validate_y = {"multi_output": True, "y_numeric": True}
+    _chunked_x = True
 
     def __init__(
         self,
@@ -140,30 +183,11 @@ class KerasDenseRegressor(RegressorMixin, ChunkedFitMixin, KerasHead):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _encode(self, y):
-        if self.output_activation not in ("linear", "tanh"):
-            raise ValueError(f"output_activation must be 'linear' or 'tanh', got {self.output_activation!r}")
-        y = np.asarray(y, dtype=np.float32)
-        self.target_ndim_ = y.ndim
-        y = y.reshape(len(y), -1)
-        self.n_outputs_ = y.shape[1]
-        self.target_mean_ = y.mean(axis=0, dtype=np.float64)
-        return y, None, None
-
     def _build(self, keras, n_features: int):
         inputs, trunk = hidden_trunk(keras, n_features, self.hidden_units, self.dropout)
-        bias = mean_preactivation(self.target_mean_, self.output_activation)
-        outputs = output_layer(keras, self.n_outputs_, self.output_activation, "targets", bias)(trunk)
-        model = keras.Model(inputs, outputs, name="keras_dense_regressor")
-        return compile_model(keras, model, self.learning_rate, "mse", ["mae"])
-
-    def predict(self, X) -> np.ndarray:
-        """(n, n_targets) predictions, or (n,) when fitted on a 1-D y."""
-        out = self._forward(X)
-        return out.ravel() if self.target_ndim_ == 1 else out
+        return self._output(keras, inputs, trunk, "keras_dense_regressor")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
         tags.regressor_tags.poor_score = True  # as for the classifier
         return tags

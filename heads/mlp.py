@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal, Optional, Union
 
 import numpy as np
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
@@ -37,13 +38,19 @@ class MLPHead(PipelineHead):
     (sklearn tags), the default score (accuracy or R^2) and whether ``predict_proba`` exists.
 
     Defaults: one hidden layer of 256, L2 ``alpha=1e-3``, early stopping on a
-    ``validation_fraction=0.1`` split with ``n_iter_no_change`` epochs of patience, and
-    at most ``max_iter=50`` epochs: about 4 s on 4,000 x 1,280 features and 2 cores, where
-    sklearn's 200 took 15 s on a regression whose validation score kept creeping up. Data
-    too small for that split (a class with one member, fewer validation or training rows
-    than classes, or fewer than 2 for regression) is fitted without early stopping.
+    ``validation_fraction=0.1`` split with ``n_iter_no_change`` epochs of patience, and at
+    most ``max_iter=50`` epochs (more rarely helps a head on frozen features, and costs
+    time; ``benchmarks/bench_heads.py`` times it). Data too small for that split (a class
+    with one member, fewer validation or training rows than classes, or fewer than 2 for
+    regression) is fitted without early stopping.
 
-    Learned: ``pipeline_`` (its last step is the fitted MLP), ``n_iter_``, ``classes_``.
+    As a regressor it learns standardised targets (scikit-learn's TransformedTargetRegressor)
+    and bounds its predictions to the range of the training targets (``target_min_``,
+    ``target_max_``): unscaled targets let Adam's steps overshoot, and a few wild outputs
+    far outside [-1, 1] would dominate RMSE and CCC.
+
+    Learned: ``pipeline_`` (its last step is the fitted MLP, or the target transformer
+    around it), ``n_iter_``, ``classes_``.
     """
 
     def __init__(
@@ -85,7 +92,25 @@ class MLPHead(PipelineHead):
             validation_fraction=self.validation_fraction, n_iter_no_change=self.n_iter_no_change,
             random_state=self.random_state,
         )
+        if not self._is_classifier():
+            model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
         return Pipeline([("scale", StandardScaler()), ("mlp", model)])
+
+    def fit(self, X, y):
+        """Standardise, fit the MLP (on standardised targets for regression). Returns self."""
+        super().fit(X, y)
+        if not self._is_classifier():
+            targets = np.asarray(y, dtype=np.float64)
+            self.target_min_, self.target_max_ = targets.min(axis=0), targets.max(axis=0)
+            self.n_iter_ = self.pipeline_[-1].regressor_.n_iter_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Labels, or targets bounded to the training targets' range."""
+        predicted = super().predict(X)
+        if self._is_classifier():
+            return predicted
+        return np.clip(predicted, self.target_min_, self.target_max_)
 
     @available_if(_classifies)
     def predict_proba(self, X) -> np.ndarray:

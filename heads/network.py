@@ -40,6 +40,9 @@ def _outputs(keras, head: Any, x):
     if isinstance(head, KerasHead):
         out = head.model_(_keras_standardised(head, x), training=False)
         return _normalised(ops, out) if hasattr(head, "classes_") else out
+    if isinstance(head, MLPHead) and hasattr(head, "target_min_"):  # a regressor: bounded to its targets' range
+        out = _pipeline_outputs(ops, head.pipeline_, x)
+        return ops.minimum(ops.maximum(out, head.target_min_.astype(np.float32)), head.target_max_.astype(np.float32))
     if isinstance(head, (LogisticHead, MLPHead)):
         return _pipeline_outputs(ops, head.pipeline_, x)
     if isinstance(head, RidgeHead):
@@ -67,6 +70,15 @@ def _pipeline_outputs(ops, pipeline: Pipeline, x):
         raise ValueError(f"cannot turn the pipeline {[name for name, _ in pipeline.steps]} into a network")
     x = x - np.asarray(scaler.mean_, np.float32) if scaler.with_mean else x
     x = x / np.asarray(scaler.scale_, np.float32) if scaler.with_std else x
+    return _model_outputs(ops, model, x)
+
+
+def _model_outputs(ops, model, x):
+    """A fitted linear model or MLP on standardised features: probabilities or targets."""
+    if hasattr(model, "transformer_"):  # targets learned standardised: the model's output, unscaled
+        out = _model_outputs(ops, model.regressor_, x)
+        return out * np.asarray(model.transformer_.scale_, np.float32) + np.asarray(model.transformer_.mean_,
+                                                                                    np.float32)
     if hasattr(model, "coefs_"):  # a multi-layer perceptron
         for weights, bias in zip(model.coefs_[:-1], model.intercepts_[:-1]):
             x = _activation(ops, model.activation, ops.matmul(x, weights.astype(np.float32)) + bias.astype(np.float32))

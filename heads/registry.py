@@ -7,6 +7,7 @@ from typing import Callable, Mapping
 
 from sklearn.base import BaseEstimator
 
+from .cnn import CNNClassifier, CNNRegressor
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
 from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
@@ -48,6 +49,7 @@ _FACTORIES: Mapping[str, Mapping[str, Callable[..., BaseEstimator]]] = {
     "mlp": {CLASSIFY: _mlp(CLASSIFY), REGRESS: _mlp(REGRESS)},
     "multitask": {JOINT: MultiTaskHead},
     "ensemble": {CLASSIFY: _ensemble(CLASSIFY), REGRESS: _ensemble(REGRESS)},
+    "cnn": {CLASSIFY: CNNClassifier, REGRESS: CNNRegressor},
 }
 
 #: Head name -> the tasks it supports, e.g. ``HEADS["ridge"] == ("regress",)``.

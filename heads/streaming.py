@@ -27,10 +27,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_y, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .chunked import (DEFAULT_CHUNK_ROWS, centred_gram, check_chunk_rows, check_chunked, column_moments,
-                      is_chunked, row_blocks, standard_scale)
+from .chunked import (DEFAULT_CHUNK_ROWS, centred_gram, check_chunk_rows, check_chunked_fit, check_chunked_predict,
+                      column_moments, is_chunked, row_blocks, standard_scale)
 
 FLOATS = (np.float64, np.float32)
 
@@ -42,23 +42,13 @@ class _StreamingHead(BaseEstimator):
         check_chunk_rows(self.chunk_rows)
         if not is_chunked(X):
             return validate_data(self, X, y, dtype=FLOATS, multi_output=not classify, y_numeric=not classify)
-        n, n_features = check_chunked(X)
-        y = _check_y(y, multi_output=not classify, y_numeric=not classify)
-        if len(y) != n:
-            raise ValueError(f"X has {n} rows but y has {len(y)}")
-        self.n_features_in_ = n_features
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        return X, y
+        return X, check_chunked_fit(self, X, y, multi_output=not classify, y_numeric=not classify)
 
     def _predict_input(self, X: Any) -> Any:
         check_is_fitted(self)
         if not is_chunked(X):
             return validate_data(self, X, reset=False, dtype=FLOATS)
-        _, n_features = check_chunked(X)
-        if n_features != self.n_features_in_:
-            raise ValueError(f"X has {n_features} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input")
+        check_chunked_predict(self, X)
         return X
 
     def _linear(self, X: Any) -> np.ndarray:

@@ -85,3 +85,20 @@ def test_the_store_alone_knows_the_cache_format():
             assert outside <= {"featcache.errors", "featcache.files"}, f"{path} imports {sorted(outside)}"
         else:
             assert "h5py" not in imported, f"{path} opens HDF5 itself; go through featcache.store"
+
+
+def test_the_declared_scikit_learn_floor_is_the_one_the_heads_need():
+    """The heads use validate_data and __sklearn_tags__ (scikit-learn 1.6): an older floor would
+    let pip install a version they fail on."""
+    import re
+    import tomllib
+
+    from sklearn.utils.validation import validate_data  # noqa: F401  (the API the floor is for)
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    floor = next(re.fullmatch(r"scikit-learn>=([\d.]+)", spec.split(";")[0].strip()).group(1)
+                 for spec in project["dependencies"] if spec.startswith("scikit-learn"))
+    assert tuple(int(part) for part in floor.split(".")[:2]) >= (1, 6)
+    used = {path.name for path in (Path(__file__).parents[1] / "heads").glob("*.py")
+            if "validate_data" in path.read_text() or "__sklearn_tags__" in path.read_text()}
+    assert used, "no head uses the 1.6 APIs any more: the floor may be lowered"

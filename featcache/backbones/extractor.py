@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from featcache.errors import WeightsError
+from ..errors import UsageError
 from .preprocessing import Preprocess
 from .registry import BackboneSpec, get_spec
 
@@ -39,13 +40,13 @@ class Tap:
             return text
         layer, _, grid = str(text).partition(":")
         if not layer:
-            raise ValueError(f"tap {text!r} names no layer; write LAYER or LAYER:GRID")
+            raise UsageError(f"tap {text!r} names no layer; write LAYER or LAYER:GRID")
         try:
             size = int(grid) if grid else 1
         except ValueError:
-            raise ValueError(f"tap {text!r}: the grid after ':' must be a whole number, like {layer}:2") from None
+            raise UsageError(f"tap {text!r}: the grid after ':' must be a whole number, like {layer}:2") from None
         if size < 1:
-            raise ValueError(f"tap {text!r}: the grid must be at least 1")
+            raise UsageError(f"tap {text!r}: the grid must be at least 1")
         return cls(layer, size)
 
     def __str__(self) -> str:
@@ -101,6 +102,8 @@ class FeatureExtractor:
 
 def _resolve_weights(spec: BackboneSpec, weights: WeightsArg) -> tuple[Optional[Union[str, Path]], str]:
     """(what the builder receives, the source recorded with the features)."""
+    if spec.pretrained == "none" and (weights is None or str(weights).lower() in (*_NO_WEIGHTS, "pretrained")):
+        return None, "none"  # a source without weights (pixels): the same features whichever is asked
     if weights is None or (isinstance(weights, str) and weights.lower() in _NO_WEIGHTS):
         return None, "random"
     if isinstance(weights, str) and weights.lower() in ("pretrained", spec.pretrained):
@@ -147,12 +150,12 @@ def _tap_output(spec: BackboneSpec, network: keras.Model, tap: Tap):
             output = network.get_layer(layer_name).output
         except ValueError:
             hint = f"recommended taps: {', '.join(spec.taps)}" if spec.taps else "see featcache.layer_names()"
-            raise ValueError(f"{spec.name} has no layer {layer_name!r}; {hint}") from None
+            raise UsageError(f"{spec.name} has no layer {layer_name!r}; {hint}") from None
     if len(output.shape) != 4:
-        raise ValueError(f"tap {tap} of {spec.name} is not a feature map (shape {tuple(output.shape)})")
+        raise UsageError(f"tap {tap} of {spec.name} is not a feature map (shape {tuple(output.shape)})")
     height, width = output.shape[1], output.shape[2]
     if height is not None and tap.grid > min(height, width):
-        raise ValueError(f"tap {tap} of {spec.name}: the map is {height}x{width}, smaller than the {tap.grid}x{tap.grid} grid")
+        raise UsageError(f"tap {tap} of {spec.name}: the map is {height}x{width}, smaller than the {tap.grid}x{tap.grid} grid")
     return output
 
 
@@ -176,10 +179,10 @@ def load_backbone(
     """
     spec = get_spec(name)
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+        raise UsageError(f"pooling must be 'avg' or 'max', got {pooling!r}")
     size = int(input_size or spec.input_size)
     if size < spec.min_input_size:
-        raise ValueError(f"input_size {size} is too small for {spec.name}; use at least {spec.min_input_size}")
+        raise UsageError(f"input_size {size} is too small for {spec.name}; use at least {spec.min_input_size}")
     tap_list = tuple(Tap.parse(tap) for tap in (taps or ("last",)))
     builder_weights, source = _resolve_weights(spec, weights)
     if builder_weights is None:

@@ -22,6 +22,7 @@ from typing import Mapping
 import keras
 import numpy as np
 
+from ..errors import UsageError
 from .human_models import PACKAGE, model_json
 from .registry import BuilderWeights, register
 from .tfjs import read_tfjs_weights
@@ -54,7 +55,7 @@ def load_folded_mobilenet(model: keras.Model, weights: Mapping[str, np.ndarray])
         used.update(k for k in keys if k in weights)
     kernels = {k for k in weights if k.endswith(("merged_input", "depthwise_kernel", "batchnorm_1/sub"))}
     if kernels - used:
-        raise ValueError(f"{len(kernels - used)} folded tensors have no layer, e.g. {sorted(kernels - used)[:3]}")
+        raise UsageError(f"{len(kernels - used)} folded tensors have no layer, e.g. {sorted(kernels - used)[:3]}")
 
 
 def _build(backbone: str, model_file: str, bin_sha256: str, weights: BuilderWeights,

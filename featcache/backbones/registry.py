@@ -14,6 +14,8 @@ from typing import Callable, Optional, Union
 
 import keras
 
+from ..errors import UsageError
+
 # What a builder receives as weights: None (random), "pretrained", or a file path.
 BuilderWeights = Union[None, str, Path]
 Builder = Callable[[BuilderWeights, tuple[int, int, int]], keras.Model]
@@ -51,7 +53,7 @@ def register(name: str, **config) -> Callable[[Builder], Builder]:
 
     def decorator(builder: Builder) -> Builder:
         if name in _REGISTRY:
-            raise ValueError(f"backbone {name!r} is already registered")
+            raise UsageError(f"backbone {name!r} is already registered")
         _REGISTRY[name] = BackboneSpec(name=name, build=builder, **config)
         return builder
 
@@ -79,10 +81,10 @@ def get_spec(name: str) -> BackboneSpec:
 
         close = difflib.get_close_matches(key, _REGISTRY, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see `featcache backbones`"
-        raise ValueError(f"unknown backbone {name!r}{hint}")
+        raise UsageError(f"unknown backbone {name!r}{hint}")
     return _REGISTRY[key]
 
 
 def _load_builtin_backbones() -> None:
     """Import the modules that register featcache's own backbones (once)."""
-    from . import bigxception, fer, hse, keras_apps, lite  # noqa: F401  (registration is the import's effect)
+    from . import bigxception, fer, hse, keras_apps, lite, pixels  # noqa: F401  (registration is the import's effect)

@@ -24,6 +24,8 @@ import numpy as np
 
 from featcache.errors import WeightsError
 
+from ..errors import UsageError
+
 CONVOLUTIONS = {"_FusedConv2D": "conv", "Conv2D": "conv", "FusedDepthwiseConv2dNative": "depthwise",
                 "DepthwiseConv2dNative": "depthwise"}
 ACTIVATIONS = {"Relu": "relu", "Relu6": "relu6"}
@@ -50,7 +52,7 @@ def graph_to_keras(
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise WeightsError(f"{model_json}: not a TensorFlow.js graph model ({type(error).__name__}: {error})") from None
     if output not in nodes:
-        raise ValueError(f"{model_json}: no node {output!r} in the graph")
+        raise UsageError(f"{model_json}: no node {output!r} in the graph")
     return _Builder(str(model_json), nodes, weights, input_shape, rename).model(output)
 
 
@@ -83,12 +85,12 @@ class _Builder:
     def model(self, output: str) -> keras.Model:
         result = self.tensor(output)
         if self.placeholder is None:
-            raise ValueError(f"{self.source}: {output!r} does not depend on the graph's input")
+            raise UsageError(f"{self.source}: {output!r} does not depend on the graph's input")
         return keras.Model(self.placeholder, result, name=self.rename(output))
 
     def const(self, name: str) -> np.ndarray:
         if self.nodes.get(name, {}).get("op") != "Const" or name not in self.weights:
-            raise ValueError(f"{self.source}: {name!r} is not a constant with stored weights")
+            raise UsageError(f"{self.source}: {name!r} is not a constant with stored weights")
         return np.asarray(self.weights[name])
 
     def tensor(self, name: str):
@@ -117,17 +119,17 @@ class _Builder:
             if prelu is not None:
                 return prelu
             if any(self.nodes[a]["op"] == "Const" for a in args):
-                raise ValueError(f"{self.source}: {name} adds a constant; only residual sums are supported")
+                raise UsageError(f"{self.source}: {name} adds a constant; only residual sums are supported")
             return keras.layers.Add(name=self.rename(name))([self.tensor(a) for a in args])
-        raise ValueError(f"{self.source}: node {name} is a {op}, which featcache cannot rebuild in Keras")
+        raise UsageError(f"{self.source}: node {name} is a {op}, which featcache cannot rebuild in Keras")
 
     def convolution(self, node: dict, args: list[str]):
         name, kind = node["name"], CONVOLUTIONS[node["op"]]
         if _string(node, "data_format", "NHWC") != "NHWC" or _string(node, "padding") not in ("SAME", "VALID"):
-            raise ValueError(f"{self.source}: {name} is not an NHWC convolution with SAME or VALID padding")
+            raise UsageError(f"{self.source}: {name} is not an NHWC convolution with SAME or VALID padding")
         fused = _strings(node, "fused_ops")
         if fused and fused[0] != "BiasAdd" or len(fused) > 2 or fused[1:] and fused[1] not in ACTIVATIONS:
-            raise ValueError(f"{self.source}: {name} fuses {'+'.join(fused)}, which featcache cannot rebuild")
+            raise UsageError(f"{self.source}: {name} fuses {'+'.join(fused)}, which featcache cannot rebuild")
         kernel = self.const(args[1])
         values = [kernel] + ([self.const(args[2])] if fused else [])
         options = dict(strides=tuple(_ints(node, "strides", [1, 1, 1, 1])[1:3]), padding=_string(node, "padding").lower(),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import h5py
 
-from ..errors import CacheError
+from ..errors import CacheError, UsageError
 from ..files import atomic_file
 from typing import Optional
 
@@ -83,7 +83,7 @@ def read_index(cache: Path) -> Index:
 def write_index(cache: Path, index: Index) -> None:
     """Put ``index`` in the cache's place, atomically."""
     if index.attrs.get(FORMAT_ATTR) != FORMAT:
-        raise ValueError(f"an index is format {FORMAT}, got {index.attrs.get('featcache_format')!r}")
+        raise UsageError(f"an index is format {FORMAT}, got {index.attrs.get('featcache_format')!r}")
     prefix = data_folder(cache).name + "/"
     with atomic_file(cache) as temporary, h5py.File(temporary, "w") as handle:
         handle.attrs.update(index.attrs)

@@ -34,6 +34,8 @@ from typing import Optional, Sequence
 import h5py
 import numpy as np
 
+from ..errors import UsageError
+
 FORMAT = 2
 READABLE = (1, 2)
 STR = h5py.string_dtype("utf-8")
@@ -52,7 +54,7 @@ GROUPS_DIGEST = "groups_digest"  # which record groups a split kept apart (a spl
 def check_name(kind: str, name: str) -> str:
     """A split or view name that can be a path part: not empty, no ``/``, not ``.`` or ``..``."""
     if not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"{kind} name {name!r}: use a plain name without '/' (e.g. fold1)")
+        raise UsageError(f"{kind} name {name!r}: use a plain name without '/' (e.g. fold1)")
     return name
 
 
@@ -129,7 +131,7 @@ def with_dtype(config: dict, dtype: str) -> dict:
     """A configuration stored as ``dtype``: float16 is part of the group identity; float32, the
     default, adds nothing (so every earlier group keeps its key)."""
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return {**config, "dtype": dtype} if dtype != "float32" else dict(config)
 
 

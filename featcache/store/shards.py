@@ -25,7 +25,7 @@ from typing import Optional, Sequence, Union
 import h5py
 import numpy as np
 
-from ..errors import CacheError
+from ..errors import CacheError, UsageError
 from .index import Index
 from .layout import (
     COMPLETE,
@@ -64,7 +64,7 @@ class Shard:
     def rows(self, n_records: int) -> range:
         """This shard's contiguous block of record indices (the blocks of np.array_split)."""
         if self.count > n_records:
-            raise ValueError(f"--shard {self}: {n_records} records cannot make {self.count} shards; "
+            raise UsageError(f"--shard {self}: {n_records} records cannot make {self.count} shards; "
                              f"use at most {n_records}")
         size, extra = divmod(n_records, self.count)
         start = (self.index - 1) * size + min(self.index - 1, extra)
@@ -86,7 +86,7 @@ def parse_shard(value: ShardSpec) -> Optional[Shard]:
     except (ValueError, TypeError, AttributeError):
         index, count = 0, 0
     if not 1 <= index <= count:
-        raise ValueError(f"shard must be K/N with 1 <= K <= N, e.g. 2/3; got {value!r}")
+        raise UsageError(f"shard must be K/N with 1 <= K <= N, e.g. 2/3; got {value!r}")
     return Shard(index, count)
 
 
@@ -193,7 +193,7 @@ def merge(shards: Sequence[Union[str, Path]], out: Union[str, Path], *, replace:
 def _check_paths(paths: list[Path], out: Path) -> None:
     """Refuse no shards, a shard passed twice, or an --out that is a shard, before any lock."""
     if not paths:
-        raise ValueError("merge needs shard files: pass every shard of one --shard K/N split")
+        raise UsageError("merge needs shard files: pass every shard of one --shard K/N split")
     seen: dict[Path, Path] = {}
     for path in [*paths, out]:
         resolved = path.resolve()

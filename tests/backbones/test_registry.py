@@ -55,5 +55,6 @@ def test_every_backbone_builds_and_pools_its_taps(name):
     features = extractor(batch)
     assert features.shape == (2, expected) and extractor.feature_dim == expected
     assert np.isfinite(features).all()
-    assert extractor.weights.pretrained is False and extractor.weights.source == "random"
+    assert extractor.weights.pretrained is False
+    assert extractor.weights.source == ("none" if spec.pretrained == "none" else "random")  # pixels: no weights at all
     assert not extractor.model.trainable and not extractor.model.trainable_weights

@@ -87,3 +87,14 @@ def test_multitask_head_is_fitted_once_and_scored_in_both_tables(cache):
     assert results[0]["report"]["accuracy"] > 0.3 and results[1]["report"]["valence"]["ccc"] > 0.2
     only = compare(cache, [FACE], ["multitask"], "regress")
     assert [r["task"] for r in only] == ["regress"]
+
+
+def test_train_both_tasks_fits_a_multitask_head_once_and_scores_both(cache, tmp_path):
+    model = train(cache, "multitask", "both", tmp_path / "joint", backbone=FACE)
+    assert set(model.tasks) == {"classify", "regress"}
+    assert model.tasks["classify"].estimator is model.tasks["regress"].estimator  # one fit for both
+    outcome = evaluate(cache, tmp_path / "joint")
+    assert outcome["classify"]["report"]["accuracy"] > 0.3 and outcome["regress"]["report"]["valence"]["ccc"] > 0.2
+    result = CliRunner().invoke(app, ["train", "--cache", str(cache), "--head", "logistic", "--task", "both",
+                                      "--backbone", FACE, "--out", str(tmp_path / "bad")])
+    assert result.exit_code == 2 and "head 'logistic' cannot regress" in result.output

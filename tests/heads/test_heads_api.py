@@ -18,6 +18,8 @@ EXPECTED_CLASSES = {
     ("ridge", "regress"): heads.RidgeHead,
     ("mlp", "classify"): heads.MLPHead,
     ("mlp", "regress"): heads.MLPHead,
+    ("cnn", "classify"): heads.CNNClassifier,
+    ("cnn", "regress"): heads.CNNRegressor,
     ("logistic_cv", "classify"): heads.LogisticCVHead,
     ("ensemble", "classify"): heads.BlockEnsembleClassifier,
     ("ensemble", "regress"): heads.BlockEnsembleRegressor,
@@ -30,7 +32,7 @@ EXPECTED_CLASSES = {
 
 def test_names_and_task_table():
     assert heads.names() == ("keras_dense", "logistic", "ridge", "logistic_cv", "ridge_cv", "logistic_stream",
-                             "ridge_stream", "mlp", "multitask", "ensemble")
+                             "ridge_stream", "mlp", "multitask", "ensemble", "cnn")
     assert dict(heads.HEADS) == {
         "keras_dense": ("classify", "regress"),
         "logistic": ("classify",),
@@ -41,6 +43,7 @@ def test_names_and_task_table():
         "ridge_stream": ("regress",),
         "mlp": ("classify", "regress"),
         "multitask": ("joint",),
+        "cnn": ("classify", "regress"),
         "ensemble": ("classify", "regress"),
     }
     assert sorted(EXPECTED_CLASSES) == sorted(HEAD_TASKS)

@@ -29,7 +29,7 @@ def test_round_trip_gives_identical_predictions(name, task, fitted, test, tmp_pa
         np.testing.assert_array_equal(loaded.predict_proba(test.X), head.predict_proba(test.X))
         np.testing.assert_array_equal(loaded.classes_, head.classes_)
         assert loaded.classes_.dtype == head.classes_.dtype
-    keras_head = name in ("keras_dense", "multitask")
+    keras_head = name in ("keras_dense", "multitask", "cnn")
     assert file_format(path) == ("keras" if keras_head else "skops")  # never a pickle for this package's heads
     if keras_head:
         assert loaded.history_ == head.history_ and loaded.best_epoch_ == head.best_epoch_

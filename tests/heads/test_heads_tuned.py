@@ -79,9 +79,49 @@ def test_block_ensemble_averages_one_member_per_block(noisy):
 
 
 @parametrize_with_checks([heads.LogisticCVHead(Cs=(0.1, 1.0), random_state=0), heads.RidgeCVHead(match_spread=True),
-                          heads.BlockEnsembleClassifier(member=heads.LogisticHead()),
+                          heads.BlockEnsembleClassifier(member=heads.LogisticHead(random_state=0)),
                           heads.BlockEnsembleRegressor(member=heads.RidgeHead(), match_spread=True)])
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+# ------------------------------------------------------------------ regularisation chosen by default
+
+
+def test_default_logistic_regularises_a_noisy_problem_harder_than_a_clean_one(noisy):
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 600)
+    clean = (rng.normal(size=(4, 20))[y] * 0.5 + rng.normal(size=(600, 20))).astype(np.float32)  # all informative
+    weak = heads.make("logistic", "classify", random_state=0).fit(clean, y)
+    strong = heads.make("logistic", "classify", random_state=0).fit(noisy[0], noisy[1])  # 64 of 1,024 columns
+    assert weak.C_ >= 1e-2 and strong.C_ <= 1e-3, (weak.C_, strong.C_)
+    assert heads.LogisticHead(C=0.5).fit(clean, y).C_ == 0.5 and not hasattr(heads.LogisticHead(C=0.5), "cv_scores_")
+
+
+def test_default_ridge_regularises_a_noisy_problem_harder_than_a_clean_one():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(500, 200)).astype(np.float32)
+    w = rng.normal(size=(200, 2)) * 0.05
+    clean = np.clip(X @ w + rng.normal(0, 0.01, size=(500, 2)), -1, 1)
+    noisy = np.clip(X[:, :1] @ w[:1] + rng.normal(0, 0.5, size=(500, 2)), -1, 1)  # one weak column, much noise
+    weak, strong = (heads.make("ridge", "regress").fit(X, va) for va in (clean, noisy))
+    assert np.all(weak.alpha_ < strong.alpha_) and np.all(weak.alpha_ <= 10) and np.all(strong.alpha_ >= 1e3)
+    assert heads.RidgeHead(alpha=3.0).fit(X, clean).alpha_ == 3.0
+
+
+def test_mlp_regressor_learns_standardised_targets_and_stays_in_their_range():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 30)).astype(np.float32)
+    va = np.tanh(X[:, :2] @ rng.normal(size=(2, 2)))  # in (-1, 1)
+    head = heads.make("mlp", "regress", random_state=0).fit(X, va)
+    assert np.all(head.target_min_ == va.min(axis=0)) and np.all(head.target_max_ == va.max(axis=0))
+    far = head.predict(X * 50)  # inputs far outside the training data: outputs still in the targets' range
+    assert np.all(far >= va.min(axis=0)) and np.all(far <= va.max(axis=0))
+    assert metrics.ccc(va[300:], heads.make("mlp", "regress", random_state=0).fit(X[:300], va[:300]).predict(X[300:])
+                       ).min() >= 0.6
+    scaled = heads.make("mlp", "regress", random_state=0).fit(X[:300], va[:300] * 100)  # units do not matter
+    np.testing.assert_allclose(scaled.predict(X[300:]) / 100,
+                               heads.make("mlp", "regress", random_state=0).fit(X[:300], va[:300]).predict(X[300:]),
+                               atol=1e-6)

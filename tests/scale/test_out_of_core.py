@@ -185,7 +185,7 @@ def test_nan_rows_are_refused_with_a_pointer_to_leaving_them_out(data, tmp_path)
     keep[100] = False
     subset = RowSubset(_memmap(tmp_path, broken), keep)
     np.testing.assert_allclose(StreamingRidgeHead(chunk_rows=CHUNK).fit(subset, va[keep]).predict(X[keep]),
-                               heads.RidgeHead().fit(X[keep], va[keep]).predict(X[keep]), rtol=1e-6, atol=1e-9)
+                               heads.RidgeHead(alpha=1.0).fit(X[keep], va[keep]).predict(X[keep]), rtol=1e-6, atol=1e-9)
 
 
 def _memmap(folder, array):
@@ -243,7 +243,7 @@ def test_open_features_leaves_features_on_disk_without_failed_rows(data, tmp_pat
         np.testing.assert_array_equal(lazy.labels, loaded.labels)
         np.testing.assert_array_equal(lazy.features[:100], loaded.features[:100])
         head = StreamingRidgeHead(chunk_rows=CHUNK).fit(lazy.features, lazy.targets)
-        np.testing.assert_allclose(head.predict(lazy.features), heads.RidgeHead().fit(
+        np.testing.assert_allclose(head.predict(lazy.features), heads.RidgeHead(alpha=1.0).fit(
             loaded.features.astype(np.float64), loaded.targets).predict(loaded.features.astype(np.float64)),
             rtol=1e-6, atol=1e-9)
     with pytest.raises(ValueError, match="NaN or infinity in row 0"):  # the raw dataset still holds them
