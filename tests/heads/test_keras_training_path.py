@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import heads
-from heads._keras import KerasHead, import_keras
+from heads._keras import KerasHead
+from keras_helpers import keras_in_order
 
 PARAMS = dict(hidden_units=32, epochs=6, learning_rate=1e-3, random_state=7)
 CHUNK = 37  # rows per read: many blocks and a partial last one
@@ -57,17 +58,6 @@ def splits(monkeypatch):
 
     monkeypatch.setattr(KerasHead, "_split", recording)
     return made
-
-
-def keras_in_order(monkeypatch) -> None:
-    """Make Keras keep the row order of in-memory fits (the reference for ``shuffle=False``)."""
-    model_class = import_keras().Model
-    fit = model_class.fit
-
-    def in_order(self, *args, **kwargs):
-        return fit(self, *args, **{**kwargs, "shuffle": False})
-
-    monkeypatch.setattr(model_class, "fit", in_order)
 
 
 def test_array_and_chunked_x_share_split_standardisation_and_predictions(problem, on_disk, splits, monkeypatch):

@@ -21,6 +21,7 @@ import featcache
 import heads
 from featcache.store import Records, add_view
 from heads import RowSubset, StreamingLogisticHead, StreamingRidgeHead
+from keras_helpers import keras_in_order
 from synthetic_features import mixture
 
 CHUNK = 37
@@ -125,19 +126,6 @@ def test_streaming_logistic_reads_chunks_and_warns_when_stopped_early(data):
 
 
 # ------------------------------------------------------------------------ keras
-
-
-def keras_in_order(monkeypatch) -> None:
-    """Make in-memory Keras fits keep the row order (the reference for ``shuffle=False``)."""
-    from heads._keras import import_keras
-
-    model_class = import_keras().Model
-    fit = model_class.fit
-
-    def in_order(self, *args, **kwargs):
-        return fit(self, *args, **{**kwargs, "shuffle": False})
-
-    monkeypatch.setattr(model_class, "fit", in_order)
 
 
 KERAS = {heads.KerasDenseClassifier: lambda head, X: head.predict_proba(X),
