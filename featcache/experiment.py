@@ -57,7 +57,7 @@ def scoring_split(cache: Union[str, Path], split: str, features: FeatureSet, *,
     if group_by is not None:
         set_groups(cache, group_by)
     parts = cached_split(cache, split)
-    check_split(cache, split, features)
+    check_split(cache, split, parts, features)
     return parts
 
 
@@ -111,11 +111,11 @@ def run_head(
     return outputs
 
 
-def check_head(head: str, task: str) -> None:
-    """A UsageError naming the choices for an unknown head, or a task the head cannot do."""
+def check_head(head: str, task: Optional[str] = None) -> None:
+    """A UsageError naming the choices for an unknown head, or a ``task`` the head cannot do."""
     if head not in heads.HEADS:
         raise UsageError(f"unknown head {head!r}; choose one of {', '.join(heads.names())}")
-    if task not in heads.HEADS[head]:
+    if task is not None and task not in heads.HEADS[head]:
         raise UsageError(f"head {head!r} cannot {task}; it does {', '.join(heads.HEADS[head])}")
 
 
@@ -158,7 +158,7 @@ def compare(
     selections: Iterable = [dict(group=g) for g in groups] if groups else [dict(backbone=b) for b in backbones or []]
     wanted = task_list(task)
     for head in head_names:
-        check_head(head, heads.HEADS.get(head, ("",))[0])
+        check_head(head)
     results = []
     parts = None
     for selection in selections:

@@ -42,7 +42,7 @@ from .datasets import Dataset, open_dataset
 from .engines import Engine, build_engine, choose_engine
 from .errors import FeatcacheError, UsageError
 from .progress import progress_bar
-from .record_groups import group_ids, parse_group_by, store_groups
+from .record_groups import dataset_groups, store_groups
 from .views import view_crops, view_names, view_pixels
 
 # How often a running extraction makes its progress durable (a killed run resumes from
@@ -166,7 +166,7 @@ def extract(
     shard = parse_shard(shard)
     dataset = data if isinstance(data, Dataset) else open_dataset(data, layout)
     rows = shard_rows(shard, len(dataset))
-    groups = None if group_by is None else group_ids(group_by, dataset.paths, dataset.columns)
+    grouping = None if group_by is None else dataset_groups(dataset, group_by)
     cache = Path(out) if out is not None else default_cache_path(dataset, shard)
     with writer_lock(cache):
         records = _records(dataset)
@@ -178,8 +178,8 @@ def extract(
         views = tuple(v for v in wanted if not has_view(cache, key, v))
         result = ExtractResult(path=cache, group=key, views=views, device=_device())
         if not views:
-            if groups is not None:
-                result.grouped = store_groups(cache, groups, str(parse_group_by(group_by)))
+            if grouping is not None:
+                result.grouped = store_groups(cache, *grouping)
             return result
         check_writable(cache)  # a format 1 cache is read as it is, and written only once upgraded
         tidy(cache)
@@ -197,8 +197,8 @@ def extract(
                  "created": now(),
                  **shard_attrs(shard, len(dataset))}
         commit_extraction(cache, key, _group_attrs(config), records, stats)
-        if groups is not None:
-            result.grouped = store_groups(cache, groups, str(parse_group_by(group_by)))
+        if grouping is not None:
+            result.grouped = store_groups(cache, *grouping)
         return result
 
 

@@ -142,18 +142,17 @@ def check_line(check: dict) -> str:
     return f"{how}: no leak: no near-duplicates across the parts{inside}"
 
 
-def check_split(cache: Union[str, Path], split: str, features: "FeatureSet") -> Optional[dict]:
-    """The leakage check of a stored split on ``features`` (a :class:`featcache.reading.FeatureSet`
-    of the cache), stored with the split (``featcache info`` shows it) and returned; None when
-    the cache has record groups (its split keeps them apart). A check stored already is
-    returned as it is: it is about the records, whichever features found it. A cache that
-    cannot be written now (another writer holds it, format 1, read-only) still gets the check,
-    kept for this process (:func:`unstored_check`) instead of in the cache."""
+def check_split(cache: Union[str, Path], split: str, parts: np.ndarray, features: "FeatureSet") -> Optional[dict]:
+    """The leakage check of the stored split ``split`` (its ``parts``, one per record) on
+    ``features`` (a :class:`featcache.reading.FeatureSet` of the cache), stored with the split
+    (``featcache info`` shows it) and returned; None when the cache has record groups (its
+    split keeps them apart). A check stored already is returned as it is: it is about the
+    records, whichever features found it. A cache that cannot be written now (another writer
+    holds it, format 1, read-only) still gets the check, kept for this process
+    (:func:`unstored_check`) instead of in the cache."""
     from .store import CacheError, open_cache, store_check, writer_lock
-    from .splits import cached_split
 
     cache = Path(cache)
-    parts = cached_split(cache, split)
     with open_cache(cache) as reader:
         if reader.record_groups() is not None:
             return None

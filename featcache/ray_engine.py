@@ -31,7 +31,7 @@ from .datasets import Dataset, open_dataset
 from .engines import EngineError
 from .errors import UsageError
 from .extraction import ExtractResult, default_cache_path
-from .record_groups import group_ids, parse_group_by, store_groups
+from .record_groups import dataset_groups, store_groups
 from .store import Shard, has_view, merge, merged_from, shard_file_name, writer_lock
 from .views import view_names
 
@@ -64,7 +64,7 @@ def extract_on_ray(
     source = data if isinstance(data, Dataset) else str(Path(data).resolve())
     out = (Path(out) if out is not None else default_cache_path(dataset)).resolve()
     group_by = options.pop("group_by", None)  # stored on the merged cache, once, below
-    groups = None if group_by is None else group_ids(group_by, dataset.paths, dataset.columns)
+    grouping = None if group_by is None else dataset_groups(dataset, group_by)
     with _connected(ray, address):
         workers, gpus, threads = _plan(ray, workers, len(dataset))
         shards = shard_paths(out, workers)
@@ -75,9 +75,9 @@ def extract_on_ray(
         if not all(has_view(out, results[0].group, view) for view in views):  # new, or a new configuration
             _merge_into(shards, out)
         result = _combined(out, results, workers, time.perf_counter() - began)
-        if groups is not None:
+        if grouping is not None:
             with writer_lock(out):
-                result.grouped = store_groups(out, groups, str(parse_group_by(group_by)))
+                result.grouped = store_groups(out, *grouping)
         return result
 
 

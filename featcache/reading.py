@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Optional, Union
 import numpy as np
 
 from .store import CacheError, CacheReader, View, open_cache
-from .record_groups import describe
+from .record_groups import group_summary
 from .splits import split_details
 from .views import how_to_extract
 
@@ -207,10 +207,7 @@ def _record_groups(stored: Optional[tuple[np.ndarray, str]]) -> Optional[dict]:
     """How the records are grouped, or None."""
     if stored is None:
         return None
-    ids, group_by = stored
-    _, sizes = np.unique(ids, return_counts=True)
-    return {"group_by": group_by, "groups": len(sizes), "smallest": int(sizes.min()), "largest": int(sizes.max()),
-            "summary": describe(ids, group_by)}
+    return group_summary(*stored)
 
 
 def _present(values: np.ndarray) -> dict:

@@ -22,11 +22,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from .errors import FeatcacheError
+
+if TYPE_CHECKING:
+    from .datasets import Dataset
 
 KINDS = ("col", "folder", "re")
 
@@ -94,6 +97,12 @@ def group_ids(
     return np.array(found, dtype=str)
 
 
+def dataset_groups(dataset: "Dataset", group_by: Union[str, GroupBy]) -> tuple[np.ndarray, str]:
+    """(group id per record, the ``--group-by`` text as stored) of a dataset about to be extracted."""
+    spec = parse_group_by(group_by)
+    return group_ids(spec, dataset.paths, dataset.columns), str(spec)
+
+
 def _from_path(spec: GroupBy, path: str) -> Optional[str]:
     if spec.kind == "folder":
         folders = PurePosixPath(path).parent.parts
@@ -122,12 +131,16 @@ def _column(spec: GroupBy, paths: Sequence[str], columns: Mapping[str, Sequence[
     return cells
 
 
-def describe(ids: np.ndarray, group_by: str) -> str:
-    """``118 groups by col:subject (3 to 14 records each)``."""
+def group_summary(ids: np.ndarray, group_by: str) -> dict:
+    """How records are grouped: ``group_by``, the number of ``groups``, the ``smallest`` and
+    ``largest`` group's size, and all of it as one line (``118 groups by col:subject (3 to 14
+    records each)``)."""
     _, sizes = np.unique(ids, return_counts=True)
-    spread = f"{sizes.min()} to {sizes.max()} records each" if sizes.min() != sizes.max() else \
-        f"{sizes.min()} record{'s' if sizes.min() > 1 else ''} each"
-    return f"{len(sizes)} groups by {group_by} ({spread})"
+    smallest, largest = int(sizes.min()), int(sizes.max())
+    spread = f"{smallest} to {largest} records each" if smallest != largest else \
+        f"{smallest} record{'s' if smallest > 1 else ''} each"
+    return {"group_by": group_by, "groups": len(sizes), "smallest": smallest, "largest": largest,
+            "summary": f"{len(sizes)} groups by {group_by} ({spread})"}
 
 
 def set_groups(cache: Union[str, Path], group_by: Union[str, GroupBy], data: Union[str, Path, None] = None) -> str:
@@ -163,8 +176,8 @@ def store_groups(cache: Path, groups: np.ndarray, group_by: str) -> str:
         stored = reader.record_groups()
     if stored is not None and stored[1] == group_by and np.array_equal(stored[0], groups):
         tidy(cache)  # what a grouping killed before it finished left
-        return f"records grouped as before: {describe(groups, group_by)}"
+        return f"records grouped as before: {group_summary(groups, group_by)['summary']}"
     removed = set_record_groups(cache, groups, group_by)
     dropped = f"; removed the splits made otherwise ({', '.join(removed)}), made again by group on next use" \
         if removed else ""
-    return f"records grouped: {describe(groups, group_by)}{dropped}"
+    return f"records grouped: {group_summary(groups, group_by)['summary']}{dropped}"

@@ -108,7 +108,8 @@ class ArrayRows:
 
     def moments(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mean, standard deviation) of every column over ``rows``, float64."""
-        return self.X[rows].mean(axis=0, dtype=np.float64), self.X[rows].std(axis=0, dtype=np.float64)
+        chosen = self.X[rows]
+        return chosen.mean(axis=0, dtype=np.float64), chosen.std(axis=0, dtype=np.float64)
 
     def batches(self, keras, transform: Transform, batch_size: int, targets: Any, weights: Any,
                 train: np.ndarray, val: Optional[np.ndarray], seed: Optional[int]) -> tuple[dict, Any]:

@@ -7,7 +7,20 @@ progress, :mod:`.shards` splits and merges, :mod:`.upgrade` converts format 1.
 """
 
 from ..errors import CacheError, CacheLocked
-from .layout import DTYPES, FORMAT, GROUP_BY, GROUPS_DIGEST, Records, groups_digest, data_folder, group_attrs, group_key, now, stored_dtype, with_dtype
+from .layout import (
+    DTYPES,
+    FORMAT,
+    GROUP_BY,
+    GROUPS_DIGEST,
+    Records,
+    data_folder,
+    group_attrs,
+    group_key,
+    groups_digest,
+    now,
+    stored_dtype,
+    with_dtype,
+)
 from .partial import PartialWriter
 from .reader import CacheReader, View, cache_format, has_view, merged_from, open_cache
 from .shards import MergeResult, Shard, ShardSpec, check_target, merge, parse_shard, shard_attrs, shard_file_name, shard_rows

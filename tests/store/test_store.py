@@ -198,7 +198,7 @@ def test_a_format_1_cache_reads_as_before_refuses_writes_and_upgrades_in_place(t
         cached_split(cache, "new")
     with pytest.raises(CacheError, match="is a format 1 cache"):
         set_groups(cache, r"images/(\d)")
-    check = check_split(cache, "old", featcache.load(cache, "first"))  # run, shown, but not stored
+    check = check_split(cache, "old", cached_split(cache, "old"), featcache.load(cache, "first"))  # shown, not stored
     assert check["rows"] == ops.N - 1 and split_summary(cache, "old")[-1].strip() == check_line(check)
     assert ops.snapshot(cache) == before  # never silently rewritten
 
