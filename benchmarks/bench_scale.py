@@ -2,10 +2,11 @@
 
 Writes a synthetic featcache cache of 1,000,000 x 1,280 float16 features (2.4 GiB; a few
 rows marked failed, NaN in the file) in a temporary folder outside the repository, then
-fits ``heads.StreamingRidgeHead`` and ``heads.StreamingLogisticHead`` from it through
-``featcache.open_features``, each in a fresh subprocess so that the peak resident memory
-(``ru_maxrss``) of one fit does not mix with another's or with the writer's. The file is
-removed afterwards.
+fits ``heads.RidgeHead(alpha=1.0)`` and ``heads.LogisticHead(C=1e-3)`` from it through
+``featcache.open_features`` (regularisation fixed: one pass over the rows for ridge, one per
+L-BFGS step for logistic regression), each in a fresh subprocess so that the peak resident
+memory (``ru_maxrss``) of one fit does not mix with another's or with the writer's. The file
+is removed afterwards.
 
     python benchmarks/bench_scale.py                      # the full size (~10 minutes on 2 cores)
     python benchmarks/bench_scale.py --rows 20000 --logistic-iter 5   # a quick smoke run
@@ -87,7 +88,7 @@ def write_synthetic_cache(path: Path, rows: int, dim: int, block: int = 16384, s
 
 
 def fit_one(head_name: str, cache: Path, chunk_rows: int, logistic_iter: int) -> dict:
-    """Fit one streaming head from the cache (run in a fresh process): time, memory, a sanity score."""
+    """Fit one linear head from the chunked cache (run in a fresh process): time, memory, a sanity score."""
     import warnings
 
     import featcache
@@ -97,9 +98,9 @@ def fit_one(head_name: str, cache: Path, chunk_rows: int, logistic_iter: int) ->
     with featcache.open_features(cache, "synthetic") as features:
         start = time.perf_counter()
         if head_name == "ridge":
-            head = heads.StreamingRidgeHead(alpha=1.0, chunk_rows=chunk_rows).fit(features.features, features.targets)
+            head = heads.RidgeHead(alpha=1.0, chunk_rows=chunk_rows).fit(features.features, features.targets)
         else:
-            head = heads.StreamingLogisticHead(C=1e-3, max_iter=logistic_iter, chunk_rows=chunk_rows)
+            head = heads.LogisticHead(C=1e-3, max_iter=logistic_iter, chunk_rows=chunk_rows)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 head.fit(features.features, features.labels)
@@ -113,7 +114,7 @@ def fit_one(head_name: str, cache: Path, chunk_rows: int, logistic_iter: int) ->
             score = {"accuracy_first_50k": float(np.mean(head.predict(sample) == features.labels[:50_000])),
                      "lbfgs_iterations": int(head.n_iter_[0]), "converged": not caught}
         rows = int(features.features.shape[0])
-    return {"head": type(head).__name__, "rows": rows, "seconds": round(seconds, 1),
+    return {"head": repr(head), "rows": rows, "seconds": round(seconds, 1),
             "peak_rss_mib": round(peak_rss_mib(), 1), "rss_before_fit_mib": round(baseline, 1), **score}
 
 
@@ -338,7 +339,7 @@ def previous_payload() -> dict:
 
 
 def out_of_core(args: argparse.Namespace) -> dict:
-    """Write the synthetic cache, fit both streaming heads from it, remove it."""
+    """Write the synthetic cache, fit both linear heads from it, remove it."""
     needed = args.rows * args.dim * 2 * 1.2 + (1 << 30)
     free = shutil.disk_usage(args.folder).free
     if free < needed:

@@ -32,10 +32,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import numpy as np  # noqa: E402
 
 import featcache  # noqa: E402
-import heads  # noqa: E402
 import metrics  # noqa: E402
 from _common import write_results  # noqa: E402
-from featcache.experiment import run_head, targets  # noqa: E402
+from featcache.experiment import fitted_tasks, run_head, targets  # noqa: E402
 from featcache.splits import TEST, cached_split  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -79,9 +78,7 @@ def runs_of(features, parts: np.ndarray, names: list[str], seed: int) -> list[di
     """Every head on one source and split, both tasks (a multi-task head fitted once)."""
     rows = []
     for name in names:
-        tasks = ["joint"] if "joint" in heads.HEADS[name] else [t for t in ("classify", "regress")
-                                                                 if t in heads.HEADS[name]]
-        for task in tasks:
+        for task in fitted_tasks(name, ("classify", "regress")):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for result in run_head(features, parts, name, task, seed=seed):

@@ -274,10 +274,9 @@ def info(
     typer.echo(format_info(summary))
 
 
-class Task(str, Enum):
-    classify = "classify"
-    regress = "regress"
-    both = "both"
+Task = Enum("Task", {name: name for name in ("classify", "regress", "both")}, type=str)
+# joint: one head that learns both tasks together (train only)
+TrainTask = Enum("TrainTask", {name: name for name in (*Task.__members__, "joint")}, type=str)
 
 
 def _names(text: Optional[str]) -> list[str]:
@@ -334,7 +333,8 @@ def compare(
 def train(
     cache: Path = typer.Option(..., "--cache"),
     head: str = typer.Option("logistic", "--head"),
-    task: Task = typer.Option(Task.classify, "--task"),
+    task: TrainTask = typer.Option(TrainTask.classify, "--task", help="both: a head per task, or one fitted once "
+                                   "when it learns both together; joint: that, and refused for a head that cannot."),
     out: Path = typer.Option(..., "--out", help="The model folder to write."),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
     group: Optional[str] = typer.Option(None, "--group", help="A group key, or several comma-separated to combine."),
@@ -343,8 +343,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     group_by: Optional[str] = GROUP_BY_OPTION,
 ) -> None:
-    """Fit a head on the train part of a cache and save it as a model (--task both: one multi-task
-    head for both tasks): featcache.train(...)."""
+    """Fit a head on the train part of a cache and save it as a model: featcache.train(...)."""
     from featcache.model import train as run_train
     from featcache.splits import split_summary
 

@@ -137,6 +137,15 @@ def _seeded(head: str, task: str, params: dict, seed: int) -> dict:
     return {"random_state": seed, **params} if "random_state" in accepted else params
 
 
+def fitted_tasks(head: str, wanted: Sequence[str]) -> list[str]:
+    """The fits that give ``head``'s results for the ``wanted`` tasks: one "joint" fit for a
+    head that only learns both at once (``multitask``), else one per wanted task it supports."""
+    supported = heads.HEADS[head]
+    if supported == ("joint",):
+        return ["joint"]
+    return [task for task in wanted if task in supported]
+
+
 def compare(
     cache: Union[str, Path],
     backbones: Optional[Sequence[str]] = None,
@@ -151,7 +160,8 @@ def compare(
     """Every head on every chosen backbone group for each task, on the cache's shared split.
 
     Heads that do not support a task (ridge cannot classify) are left out of that task; a
-    multi-task head is fitted once and appears in both tables. ``group_by`` groups the
+    head that only learns both at once (``multitask``) is fitted once and appears in both
+    tables; one with separate forms too (``cnn``) is fitted per task. ``group_by`` groups the
     records first (see :func:`scoring_split`).
     """
     cache = Path(cache)
@@ -166,12 +176,8 @@ def compare(
         if parts is None:
             parts = scoring_split(cache, split, features, group_by=group_by)
         for head in head_names:
-            supported = heads.HEADS[head]
-            if "joint" in supported:
-                results += [r for r in run_head(features, parts, head, "joint", seed=seed) if r["task"] in wanted]
-            for current in wanted:
-                if current in supported:
-                    results += run_head(features, parts, head, current, seed=seed)
+            for fitted in fitted_tasks(head, wanted):
+                results += [r for r in run_head(features, parts, head, fitted, seed=seed) if r["task"] in wanted]
     order = {name: i for i, name in enumerate(head_names)}
     return sorted(results, key=lambda r: (wanted.index(r["task"]), r["backbone"], order[r["head"]]))
 

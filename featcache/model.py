@@ -117,7 +117,8 @@ class Model:
         ``groups``: a group key or backbone name, or several, whose features are joined as
         :func:`featcache.combine` joins them; ``view`` as there (``"mean"`` averages every view
         each group holds). ``classify`` / ``regress``: a head name or ``(name, parameters)``,
-        or None to leave the task out; a multi-task head named for both is fitted once.
+        or None to leave the task out; a head that learns both at once (``multitask``, ``cnn``)
+        named for both with the same parameters is fitted once for both.
         ``group_by`` groups the records first, as :func:`featcache.experiment.scoring_split` does.
         """
         cache = Path(cache)
@@ -139,7 +140,8 @@ class Model:
             if task not in supported and "joint" not in supported:
                 able = ", ".join(other for other, tasks in heads.HEADS.items() if task in tasks or "joint" in tasks)
                 raise ModelError(f"head {name!r} cannot {task}; these can: {able}")
-            fitted = run_head(features, parts, name, task if task in supported else "joint", params=params, seed=seed)
+            once = "joint" in supported and (task not in supported or asked.get("classify") == asked.get("regress"))
+            fitted = run_head(features, parts, name, "joint" if once else task, params=params, seed=seed)
             results += [r for r in fitted if asked.get(r["task"], ("",))[0] == name]
         return cls.from_results(results, cache=cache, split=split, seed=seed)
 
@@ -399,16 +401,19 @@ def train(
     seed: int = 0,
     group_by: Optional[str] = None,
 ) -> Model:
-    """Fit a head for ``task`` (classify, regress, or both: a multi-task head is fitted once for
-    both) on a cache's train+validation parts, score it on the test part, and save the model to
+    """Fit a head for ``task`` (classify, regress, or both: a head that learns both together is
+    fitted once for both; joint: such a head, and refused for any other) on a cache's train+validation parts, score it on the test part, and save the model to
     the folder ``out``. ``group``: a key, or several to combine; ``group_by`` groups the records
     first (:func:`featcache.record_groups.set_groups`)."""
-    if task not in (*TASKS, "both"):
-        raise ModelError(f"train fits classify, regress or both, not {task!r}")
+    if task not in (*TASKS, "both", "joint"):
+        raise ModelError(f"train fits classify, regress, both or joint, not {task!r}")
     groups = group if group is not None else backbone
     if groups is None:
         raise ModelError("name the backbone or the group(s) to train on")
-    heads_by_task = {t: (head if task in (t, "both") else None) for t in TASKS}
+    if task == "joint" and "joint" not in heads.HEADS.get(head, ()):
+        able = ", ".join(name for name, tasks in heads.HEADS.items() if "joint" in tasks)
+        raise ModelError(f"head {head!r} cannot learn both tasks at once; these can: {able}")
+    heads_by_task = {t: (head if task in (t, "both", "joint") else None) for t in TASKS}
     model = Model.from_cache(cache, groups, view=view, split=split, seed=seed, group_by=group_by, **heads_by_task)
     model.save(out)
     return model

@@ -96,15 +96,15 @@ def open_features(
     """:func:`load` for caches larger than memory: a FeatureSet whose ``features`` stay on disk.
 
     ``features`` is a :class:`heads.RowSubset` of the HDF5 dataset holding only the rows
-    that were read (failed rows, NaN in the file, are left out, as by :func:`load`);
-    it is sliced in row chunks by the streaming heads (``heads.StreamingRidgeHead``,
-    ``heads.StreamingLogisticHead``, the Keras dense heads), and
-    ``heads.RowSubset(fs.features, mask)`` selects rows (labelled ones, a fold) lazily.
+    that were read (failed rows, NaN in the file, are left out, as by :func:`load`); the
+    heads that take a chunked X (``heads.LogisticHead``, ``heads.RidgeHead``, the Keras
+    dense heads) read it in row chunks, and ``heads.RowSubset(fs.features, mask)`` selects rows
+    (labelled ones, a fold) lazily.
     Labels, targets and ids are in memory. Valid while the ``with`` block holds the file open::
 
         with featcache.open_features("faces.h5", "efficientnet_lite0") as fs:
             known = fs.labels >= 0
-            head = heads.StreamingLogisticHead(C=1e-3).fit(heads.RowSubset(fs.features, known), fs.labels[known])
+            head = heads.LogisticHead(C=1e-3).fit(heads.RowSubset(fs.features, known), fs.labels[known])
     """
     from heads.chunked import RowSubset
 

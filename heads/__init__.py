@@ -12,23 +12,28 @@ Heads (``HEADS`` maps each name to its tasks):
 
 - ``keras_dense``: :class:`KerasDenseClassifier` (classify), :class:`KerasDenseRegressor`
   (regress): the reference reports' Dense(256)-Dropout(0.5) head.
-- ``logistic``: :class:`LogisticHead` (classify): StandardScaler + LogisticRegression.
-- ``ridge``: :class:`RidgeHead` (regress): StandardScaler + Ridge, clipped to [-1, 1].
+- ``logistic``: :class:`LogisticHead` (classify): StandardScaler + LogisticRegression, C
+  chosen by cross-validation on the training data unless fixed.
+- ``ridge``: :class:`RidgeHead` (regress): StandardScaler + Ridge, alpha chosen by
+  leave-one-out unless fixed, clipped to [-1, 1].
 - ``logistic_cv`` / ``ridge_cv``: :class:`LogisticCVHead` / :class:`RidgeCVHead`, the same
-  with C / alpha chosen by cross-validation on the training data.
-- ``logistic_stream`` / ``ridge_stream``: :class:`StreamingLogisticHead` /
-  :class:`StreamingRidgeHead`, the same models fitted out of core from a chunked X (an h5py
-  Dataset, a memmap, a :class:`RowSubset`) read ``chunk_rows`` rows at a time; see
-  :mod:`heads.streaming`. The Keras dense heads take a chunked X too (:func:`fit_chunked`).
+  heads under their earlier names.
 - ``mlp``: :class:`MLPHead` (classify, regress; ``task`` parameter): StandardScaler + MLP.
 - ``multitask``: :class:`MultiTaskHead` (joint): one Keras trunk, class and
   valence/arousal outputs.
 - ``ensemble``: :class:`BlockEnsembleClassifier` / :class:`BlockEnsembleRegressor`: one
   member head (default ``logistic_cv`` / ``ridge_cv``) per block of columns (``blocks``:
   their widths, e.g. one block per combined feature source), predictions averaged.
-- ``cnn``: :class:`CNNClassifier` (classify), :class:`CNNRegressor` (regress): a small
-  convolutional network trained from scratch on flattened images (featcache's ``pixels``
-  sources); ``image_shape`` or a square grey / RGB shape inferred from X. See :mod:`heads.cnn`.
+- ``cnn``: :class:`CNNClassifier` (classify), :class:`CNNRegressor` (regress),
+  :class:`CNNMultiTaskHead` (joint): a small convolutional network trained from scratch on
+  flattened images (featcache's ``pixels`` sources); ``image_shape`` or a square grey / RGB
+  shape inferred from X. See :mod:`heads.cnn`.
+
+The linear heads (``logistic``, ``ridge`` and their ``_cv`` names) fit and predict a chunked X
+too (an h5py Dataset, a memmap, a :class:`RowSubset`), ``chunk_rows`` rows at a time, with the
+same defaults and the same fitted model (see :mod:`heads.streaming`).
+The Keras heads (``keras_dense``, ``multitask``, ``cnn``) fit and predict a chunked X too
+(:func:`fit_chunked` chooses the block size and shuffling).
 
 ``make(name, task, **params)`` builds one, ``names()`` lists them; ``save`` /
 ``load`` persist fitted heads without pickling those of this package (see :mod:`heads.io`);
@@ -40,14 +45,13 @@ network is built. This package never imports ``featcache``.
 from ._keras_chunked import fit_chunked
 from .chunked import RowSubset, is_chunked
 from .io import load, save
-from .cnn import CNNClassifier, CNNRegressor
+from .cnn import CNNClassifier, CNNMultiTaskHead, CNNRegressor
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
 from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
 from .mlp import MLPHead
 from .multitask import MultiTaskHead
 from .registry import CLASSIFY, HEADS, JOINT, REGRESS, TASKS, make, names
-from .streaming import StreamingLogisticHead, StreamingRidgeHead
 
 __all__ = [
     "make",
@@ -62,6 +66,7 @@ __all__ = [
     "BlockEnsembleClassifier",
     "BlockEnsembleRegressor",
     "CNNClassifier",
+    "CNNMultiTaskHead",
     "CNNRegressor",
     "KerasDenseClassifier",
     "KerasDenseRegressor",
@@ -71,8 +76,6 @@ __all__ = [
     "RidgeHead",
     "MLPHead",
     "MultiTaskHead",
-    "StreamingLogisticHead",
-    "StreamingRidgeHead",
     "RowSubset",
     "is_chunked",
     "fit_chunked",

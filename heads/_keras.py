@@ -2,7 +2,7 @@
 training loop with its history, and batched inference.
 
 One loop for every X: ``KerasHead._fit`` checks X once (an in-memory array, or a chunked
-source for heads that take one; see :mod:`heads.chunked`), and ``_train`` splits the rows,
+source; see :mod:`heads.chunked`), and ``_train`` splits the rows,
 standardises, builds the model and trains it from a batch source: :class:`ArrayRows` hands
 Keras the arrays, :class:`heads._keras_chunked.ChunkedRows` a PyDataset reading blocks of rows.
 
@@ -123,8 +123,8 @@ class ArrayRows:
 
 
 class KerasHead(BaseEstimator):
-    """Base of the Keras heads. Subclasses set ``_validate_y``, ``_encode``, ``_build``, and
-    ``_chunked_x = True`` to take chunked X too.
+    """Base of the Keras heads. Subclasses set ``_validate_y``, ``_encode`` and ``_build``; every
+    Keras head fits and predicts an in-memory X or a chunked one alike.
 
     Parameters shared by every Keras head (declared in each subclass's ``__init__``):
     hidden_units, dropout, learning_rate, batch_size, epochs, validation_fraction,
@@ -136,7 +136,6 @@ class KerasHead(BaseEstimator):
     """
 
     _validate_y: dict = {}  # validate_data options for y (multi_output, y_numeric)
-    _chunked_x: bool = False  # whether fit and predict also take a chunked X (heads.chunked)
 
     # -- subclass hooks -------------------------------------------------------------
     def _encode(self, y: np.ndarray) -> tuple[Any, Optional[np.ndarray], Optional[np.ndarray]]:
@@ -158,7 +157,7 @@ class KerasHead(BaseEstimator):
     def fit(self, X, y):
         """Train a fresh model on (X, y); a ``validation_fraction`` of the rows is held out
         for early stopping and the validation curves. Returns self."""
-        return self._fit(X, y, chunked=self._chunked_x and is_chunked(X))
+        return self._fit(X, y, chunked=is_chunked(X))
 
     def _fit(self, X, y, *, chunked: bool, chunk_rows: int = DEFAULT_CHUNK_ROWS, shuffle: bool = True):
         """Fit from an in-memory X, or from a chunked X read ``chunk_rows`` rows at a time
@@ -243,7 +242,7 @@ class KerasHead(BaseEstimator):
     def _predict_blocks(self, X) -> Iterator[np.ndarray]:
         """X checked against the fit, standardised, in float32 blocks: all of an in-memory X
         at once, a chunked X ``DEFAULT_CHUNK_ROWS`` rows at a time."""
-        if self._chunked_x and is_chunked(X):
+        if is_chunked(X):
             check_chunked_predict(self, X)
             return (self._transform(block) for _, block in row_blocks(X, DEFAULT_CHUNK_ROWS, np.float32))
         X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))

@@ -13,6 +13,13 @@ from ._common import normalise_rows
 FLOATS = (np.float64, np.float32)
 
 
+def check_class_labels(y: np.ndarray) -> None:
+    """ValueError unless y holds class labels of at least two classes."""
+    check_classification_targets(y)
+    if len(np.unique(y)) < 2:
+        raise ValueError("the classifier needs at least 2 classes in y, got 1 class")
+
+
 class PipelineHead(BaseEstimator):
     """Subclasses define ``_pipeline(X, y)`` (an unfitted Pipeline) and ``_is_classifier()``.
 
@@ -27,18 +34,24 @@ class PipelineHead(BaseEstimator):
     def _is_classifier(self) -> bool:
         raise NotImplementedError
 
+    def _fit_pipeline(self, X: np.ndarray, y: np.ndarray) -> Pipeline:
+        """The fitted Pipeline: ``_pipeline`` fitted on (X, y), unless a head chooses among several."""
+        return self._pipeline(X, y).fit(X, y)
+
+    def _classes(self, y: np.ndarray) -> np.ndarray:
+        """A fitted classifier's ``classes_``: the labels its pipeline learned."""
+        return self.pipeline_.classes_
+
     def fit(self, X, y):
         """Fit the scaler and the model on (X, y). Returns self."""
         classify = self._is_classifier()
         X, y = validate_data(self, X, y, dtype=FLOATS, multi_output=not classify, y_numeric=not classify)
         # float32 features stay float32 (half the memory, faster BLAS); outputs are float64
         if classify:
-            check_classification_targets(y)
-            if len(np.unique(y)) < 2:
-                raise ValueError("the classifier needs at least 2 classes in y, got 1 class")
-        self.pipeline_ = self._pipeline(X, y).fit(X, y)
+            check_class_labels(y)
+        self.pipeline_ = self._fit_pipeline(X, y)
         if classify:
-            self.classes_ = self.pipeline_.classes_
+            self.classes_ = self._classes(y)
         if getattr(self.pipeline_[-1], "n_iter_", None) is not None:  # Ridge's direct solvers have none
             self.n_iter_ = self.pipeline_[-1].n_iter_
         return self

@@ -2,13 +2,13 @@
 
 A *chunked source* is anything 2-D with ``shape``, ``dtype`` and row slicing ``X[a:b]``
 that is not already an in-memory numpy array: an h5py Dataset, a numpy memmap, a
-:class:`RowSubset` of either. The streaming heads read it with :func:`row_blocks`, so
-memory stays O(chunk_rows x n_features), whatever the number of rows.
+:class:`RowSubset` of either. The linear and Keras dense heads read it with :func:`row_blocks`,
+so memory stays O(chunk_rows x n_features), whatever the number of rows.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 from scipy.sparse import issparse
@@ -93,12 +93,28 @@ def row_blocks(X: Any, chunk_rows: int, dtype=np.float64) -> Iterator[tuple[int,
         yield start, block
 
 
+def block_dtype(X: Any) -> np.dtype:
+    """The dtype blocks of X are predicted in: float32 and float64 as stored, anything else
+    float64 (what scikit-learn's ``validate_data(dtype=(float64, float32))`` gives an array)."""
+    dtype = np.dtype(X.dtype)
+    return dtype if dtype in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+
+
+def map_blocks(function: Callable[[np.ndarray], np.ndarray], X: Any, chunk_rows: int) -> np.ndarray:
+    """``function`` applied to consecutive blocks of X (as :func:`block_dtype`), the results
+    joined along the rows: a prediction of a chunked X that never holds more than one block."""
+    return np.concatenate([function(block) for _, block in row_blocks(X, chunk_rows, block_dtype(X))])
+
+
 class RowSubset:
     """A lazy selection of rows of a 2-D source, itself a chunked source.
 
     ``RowSubset(X, rows)``: ``rows`` are row indices of X (any order, no repeats) or a
-    boolean mask. Slicing ``subset[a:b]`` reads the selected rows from X in contiguous
-    windows of at most ``b - a`` rows, so a chunked reader never holds more than one chunk.
+    boolean mask. A RowSubset of a RowSubset selects its rows of the first one's source
+    (``source`` is never a RowSubset), so a nested selection, such as a fold of the labelled
+    rows, reads the source directly. Slicing ``subset[a:b]`` reads the selected rows from X
+    in contiguous windows of at most ``b - a`` rows, so a chunked reader never holds more
+    than one chunk.
     """
 
     def __init__(self, source: Any, rows: Any) -> None:
@@ -112,6 +128,8 @@ class RowSubset:
             raise ValueError(f"row indices must be in [0, {source.shape[0]}), got {rows.min()}..{rows.max()}")
         if len(np.unique(rows)) != len(rows):
             raise ValueError("row indices must not repeat")
+        if isinstance(source, RowSubset):
+            source, rows = source.source, source.rows[rows]
         self.source = source
         self.rows = rows
 

@@ -12,8 +12,9 @@ short; the head is for a from-scratch baseline beside frozen backbones, not for 
 n is a perfect square (``side * side == n``), else a square RGB image when n / 3 is (the two never
 both hold). Any other n, or an explicit shape that does not hold n values, is a ValueError.
 
-Joint classification and regression (the ``multitask`` head's y) is not offered: featcache's
-``compare`` fits a head that supports "joint" a third time, and this is the costliest head.
+Three heads share the trunk: :class:`CNNClassifier`, :class:`CNNRegressor` and
+:class:`CNNMultiTaskHead`, which learns classes and valence/arousal together (the ``multitask``
+head's y and outputs) at the cost of one fit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 
 from ._keras import KerasHead
 from .keras_dense import ClassesOutput, ClassWeight, TargetsOutput
+from .multitask import MultiTaskHead
 
 ImageShape = Optional[Sequence[int]]
 SHIFT = 0.1  # largest random shift in training, as a fraction of the height and width
@@ -179,3 +181,48 @@ class CNNRegressor(RegressorMixin, TargetsOutput, _CNNHead):
     def _build(self, keras, n_features: int):
         inputs, trunk = self._trunk(keras, n_features)
         return self._output(keras, inputs, trunk, "cnn_regressor")
+
+
+class CNNMultiTaskHead(_CNNHead, MultiTaskHead):
+    """Joint classification and valence/arousal regression from flattened images: the CNN trunk
+    under :class:`heads.MultiTaskHead`'s two outputs (softmax classes, tanh valence/arousal).
+
+    y, ``predict``, ``predict_proba``, ``score``, ``loss_weights`` and ``class_weight`` as
+    :class:`heads.MultiTaskHead`; trunk and training defaults as :class:`CNNClassifier`.
+    History keys: loss, classes_loss, va_loss, classes_accuracy, va_mae and their val_ forms.
+    """
+
+    def __init__(
+        self,
+        *,
+        image_shape: ImageShape = None,
+        filters: Sequence[int] = (32, 64, 128),
+        dropout: float = 0.3,
+        augment: bool = True,
+        learning_rate: float = 1e-3,
+        batch_size: int = 64,
+        epochs: int = 30,
+        validation_fraction: float = 0.1,
+        early_stopping: bool = True,
+        patience: int = 5,
+        standardize: bool = True,
+        loss_weights: Sequence[float] = (1.0, 1.0),
+        class_weight: ClassWeight = None,
+        random_state: Optional[int] = None,
+        verbose: int = 0,
+    ) -> None:
+        self.image_shape = image_shape
+        self.filters = filters
+        self.dropout = dropout
+        self.augment = augment
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.standardize = standardize
+        self.loss_weights = loss_weights
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.verbose = verbose

@@ -9,8 +9,8 @@ One file per head, in one of three formats, chosen by :func:`save` and recognise
     ``keras.saving.load_model(..., safe_mode=True)``); only the Keras head classes of this
     package are instantiated. :func:`load` also accepts the zip's contents unpacked into a folder.
 ``skops``
-    Every other head of this package (logistic, ridge, their CV and streaming forms, MLP,
-    ensembles of them): a `skops <https://skops.readthedocs.io>`_ file, which stores the fitted
+    Every other head of this package (logistic, ridge, their CV forms, MLP, ensembles of
+    them): a `skops <https://skops.readthedocs.io>`_ file, which stores the fitted
     arrays (scaler, coefficients, intercepts, classes) as plain ``.npy`` arrays read with
     ``allow_pickle=False`` and the objects around them as a JSON schema; loading instantiates
     only the types of :data:`KNOWN_TYPES` and those scikit-learn and numpy types skops trusts.
@@ -36,22 +36,21 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._keras import KerasHead, import_keras
-from .cnn import CNNClassifier, CNNRegressor
+from .cnn import CNNClassifier, CNNMultiTaskHead, CNNRegressor
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
 from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
 from .mlp import MLPHead
 from .multitask import MultiTaskHead
-from .streaming import StreamingLogisticHead, StreamingRidgeHead
 
 FORMAT = "heads.keras/1"
 MANIFEST, ARRAYS, MODEL = "head.json", "arrays.npz", "model.keras"
 SKOPS_SCHEMA = "schema.json"  # the member every skops file holds
 PICKLE_START = b"\x80"  # the first byte of a pickle (protocol 2 and later), as joblib writes it
 KERAS_CLASSES = {cls.__name__: cls for cls in (KerasDenseClassifier, KerasDenseRegressor, MultiTaskHead, CNNClassifier,
-                                                CNNRegressor)}
+                                                CNNRegressor, CNNMultiTaskHead)}
 _SKOPS_CLASSES = (LogisticHead, LogisticCVHead, RidgeHead, RidgeCVHead, MLPHead, BlockEnsembleClassifier,
-                  BlockEnsembleRegressor, StreamingLogisticHead, StreamingRidgeHead)
+                  BlockEnsembleRegressor)
 #: Types an skops head file may name beyond those skops trusts itself: this package's heads
 #: and the optimiser state scikit-learn's MLP keeps for further training.
 KNOWN_TYPES = tuple(f"{cls.__module__}.{cls.__qualname__}" for cls in _SKOPS_CLASSES) + (

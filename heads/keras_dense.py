@@ -103,7 +103,6 @@ class KerasDenseClassifier(ClassifierMixin, ClassesOutput, KerasHead):
     val_accuracy.
     """
 
-    _chunked_x = True
 
     def __init__(
         self,
@@ -152,7 +151,6 @@ class KerasDenseRegressor(RegressorMixin, TargetsOutput, KerasHead):
     "tanh" (bounded to [-1, 1]). Loss MSE. History keys: loss, mae, val_loss, val_mae.
     """
 
-    _chunked_x = True
 
     def __init__(
         self,

@@ -77,8 +77,12 @@ class MultiTaskHead(KerasHead):
             weights = {"classes": weights, "va": np.ones(len(y), np.float32)}
         return targets, encoded, weights
 
+    def _trunk(self, keras, n_features: int):
+        """The shared layers below the two outputs: Dense(hidden_units, ReLU) -> Dropout. Returns (input, output)."""
+        return hidden_trunk(keras, n_features, self.hidden_units, self.dropout)
+
     def _build(self, keras, n_features: int):
-        inputs, trunk = hidden_trunk(keras, n_features, self.hidden_units, self.dropout)
+        inputs, trunk = self._trunk(keras, n_features)
         outputs = {
             "classes": output_layer(keras, len(self.classes_), "softmax", "classes", np.log(self.class_prior_))(trunk),
             "va": output_layer(keras, 2, "tanh", "va", mean_preactivation(self.target_mean_, "tanh"))(trunk),

@@ -21,7 +21,6 @@ from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .linear import LogisticHead, RidgeHead
 from .mlp import MLPHead
 from .multitask import MultiTaskHead
-from .streaming import StreamingLogisticHead, StreamingRidgeHead
 
 
 def keras_network(head: Any, n_features: int):
@@ -47,11 +46,6 @@ def _outputs(keras, head: Any, x):
         return _pipeline_outputs(ops, head.pipeline_, x)
     if isinstance(head, RidgeHead):
         return _finished(ops, _pipeline_outputs(ops, head.pipeline_, x), head)
-    if isinstance(head, StreamingLogisticHead):
-        return _normalised(ops, _probabilities(ops, _affine(ops, x, head.weights_, head.bias_)))
-    if isinstance(head, StreamingRidgeHead):
-        out = _affine(ops, x, head.weights_, head.bias_)
-        return ops.clip(out, -1.0, 1.0) if head.clip else out
     if isinstance(head, (BlockEnsembleClassifier, BlockEnsembleRegressor)):
         members = [_outputs(keras, member, x[:, part]) for member, part in zip(head.estimators_, head.slices_)]
         mean = ops.mean(ops.stack(members, axis=0), axis=0)

@@ -7,13 +7,12 @@ from typing import Callable, Mapping
 
 from sklearn.base import BaseEstimator
 
-from .cnn import CNNClassifier, CNNRegressor
+from .cnn import CNNClassifier, CNNMultiTaskHead, CNNRegressor
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
 from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
 from .mlp import MLPHead
 from .multitask import MultiTaskHead
-from .streaming import StreamingLogisticHead, StreamingRidgeHead
 
 CLASSIFY, REGRESS, JOINT = "classify", "regress", "joint"
 TASKS = (CLASSIFY, REGRESS, JOINT)  # joint: y = [class_id, valence, arousal] (MultiTaskHead)
@@ -44,12 +43,10 @@ _FACTORIES: Mapping[str, Mapping[str, Callable[..., BaseEstimator]]] = {
     "ridge": {REGRESS: RidgeHead},
     "logistic_cv": {CLASSIFY: LogisticCVHead},
     "ridge_cv": {REGRESS: RidgeCVHead},
-    "logistic_stream": {CLASSIFY: StreamingLogisticHead},
-    "ridge_stream": {REGRESS: StreamingRidgeHead},
     "mlp": {CLASSIFY: _mlp(CLASSIFY), REGRESS: _mlp(REGRESS)},
     "multitask": {JOINT: MultiTaskHead},
     "ensemble": {CLASSIFY: _ensemble(CLASSIFY), REGRESS: _ensemble(REGRESS)},
-    "cnn": {CLASSIFY: CNNClassifier, REGRESS: CNNRegressor},
+    "cnn": {CLASSIFY: CNNClassifier, REGRESS: CNNRegressor, JOINT: CNNMultiTaskHead},
 }
 
 #: Head name -> the tasks it supports, e.g. ``HEADS["ridge"] == ("regress",)``.

@@ -1,5 +1,6 @@
 """The distribution's shape: import direction between packages, and the console script."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,13 @@ def test_the_declared_scikit_learn_floor_is_the_one_the_heads_need():
     used = {path.name for path in (Path(__file__).parents[1] / "heads").glob("*.py")
             if "validate_data" in path.read_text() or "__sklearn_tags__" in path.read_text()}
     assert used, "no head uses the 1.6 APIs any more: the floor may be lowered"
+
+
+@pytest.mark.skipif(not os.environ.get("SKLEARN_FLOOR"), reason="only in `make test-floor`, which sets SKLEARN_FLOOR")
+def test_the_floor_run_imports_the_floor_version():
+    """`make test-floor` runs the heads' tests on the floor of pyproject.toml, not the venv's newer scikit-learn."""
+    import sklearn
+
+    floor = [int(part) for part in os.environ["SKLEARN_FLOOR"].split(".")]
+    installed = [int(part) for part in sklearn.__version__.split(".")[:len(floor)]]
+    assert installed == floor, f"scikit-learn {sklearn.__version__} imported, the floor is {os.environ['SKLEARN_FLOOR']}"

@@ -89,6 +89,23 @@ def test_multitask_head_is_fitted_once_and_scored_in_both_tables(cache):
     assert [r["task"] for r in only] == ["regress"]
 
 
+def test_the_cnn_on_cached_pixels_is_fitted_per_task_by_compare_and_once_by_train_both(tmp_path):
+    data = make_synthetic_faces(tmp_path / "faces", per_class=12, seed=2)
+    cache = featcache.extract(data, "pixels", tmp_path / "pixels.h5", image_size=16).path
+    params = {"filters": (8, 16), "epochs": 2, "random_state": 0}
+    compared = compare(cache, ["pixels"], ["cnn"], "both")
+    assert [(r["head"], r["task"], r["joint"]) for r in compared] == [("cnn", "classify", False),
+                                                                     ("cnn", "regress", False)]
+    assert type(compared[0]["estimator"]).__name__ == "CNNClassifier"
+    model = featcache.Model.from_cache(cache, "pixels", classify=("cnn", params), regress=("cnn", params))
+    assert model.tasks["classify"].estimator is model.tasks["regress"].estimator  # one joint fit
+    assert type(model.tasks["classify"].estimator).__name__ == "CNNMultiTaskHead"
+    assert model.tasks["classify"].estimator.image_shape_ == (16, 16, 1)
+    report = model.training["tasks"]
+    assert 0 <= report["classify"]["test_report"]["accuracy"] <= 1
+    assert np.isfinite(report["regress"]["test_report"]["valence"]["rmse"])
+
+
 def test_train_both_tasks_fits_a_multitask_head_once_and_scores_both(cache, tmp_path):
     model = train(cache, "multitask", "both", tmp_path / "joint", backbone=FACE)
     assert set(model.tasks) == {"classify", "regress"}
@@ -98,3 +115,11 @@ def test_train_both_tasks_fits_a_multitask_head_once_and_scores_both(cache, tmp_
     result = CliRunner().invoke(app, ["train", "--cache", str(cache), "--head", "logistic", "--task", "both",
                                       "--backbone", FACE, "--out", str(tmp_path / "bad")])
     assert result.exit_code == 2 and "head 'logistic' cannot regress" in result.output
+    joint = CliRunner().invoke(app, ["train", "--cache", str(cache), "--head", "multitask", "--task", "joint",
+                                     "--backbone", FACE, "--out", str(tmp_path / "joint2")])
+    assert joint.exit_code == 0, joint.output
+    assert "(multitask, classify)" in joint.output and "(multitask, regress)" in joint.output
+    refused = CliRunner().invoke(app, ["train", "--cache", str(cache), "--head", "keras_dense", "--task", "joint",
+                                       "--backbone", FACE, "--out", str(tmp_path / "bad")])
+    assert refused.exit_code == 2
+    assert "head 'keras_dense' cannot learn both tasks at once; these can: multitask, cnn" in refused.output

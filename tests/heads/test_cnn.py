@@ -1,4 +1,5 @@
-"""The ``cnn`` head: a small CNN learns drawn shapes and disc sizes from flattened 24 x 24 grey images.
+"""The ``cnn`` head: a small CNN learns drawn shapes and disc sizes (classes, targets, or both at once)
+from flattened 24 x 24 grey images.
 
 Shapes and discs are symmetric left to right and drawn away from the border, so the default
 training augmentation (random flip and shift) keeps their labels. Narrower filters than the
@@ -12,6 +13,7 @@ import sklearn.utils.estimator_checks as sklearn_checks
 import heads
 import metrics
 from heads.cnn import infer_image_shape
+from keras_helpers import keras_in_order
 
 SIDE = 24
 FAST = dict(filters=(16, 32, 64), batch_size=32, epochs=12, random_state=0)
@@ -74,6 +76,37 @@ def test_regressor_learns_disc_radius_and_contrast():
     assert np.all(ccc >= 0.5), f"CCC radius, contrast: {ccc}"
 
 
+def test_joint_head_learns_disc_size_classes_and_targets_at_once(tmp_path):
+    X, targets = discs(480, seed=9)
+    y = np.column_stack([np.digitize(targets[:, 0], [-0.33, 0.33]), targets])  # [size class 0-2, radius, contrast]
+    joint = heads.make("cnn", "joint", **FAST).fit(X, y)
+    X_test, targets_test = discs(300, seed=10)
+    classes = np.digitize(targets_test[:, 0], [-0.33, 0.33])
+    predicted = joint.predict(X_test)
+    assert type(joint) is heads.CNNMultiTaskHead and predicted.shape == (300, 3)
+    accuracy = np.mean(predicted[:, 0] == classes)
+    ccc = metrics.ccc(targets_test, predicted[:, 1:])
+    assert accuracy >= 0.75 and np.all(ccc >= 0.5), f"accuracy {accuracy:.3f} (chance 0.33), CCC {ccc}"
+    loaded = heads.load(heads.save(joint, tmp_path / "joint.head"))
+    assert type(loaded) is heads.CNNMultiTaskHead and loaded.image_shape_ == (SIDE, SIDE, 1)
+    np.testing.assert_array_equal(loaded.predict(X_test[:20]), predicted[:20])
+
+
+@pytest.mark.parametrize("task", ["classify", "joint"])
+def test_a_chunked_x_trains_the_cnn_as_the_array_does(task, tmp_path, monkeypatch):
+    X, targets = discs(160, seed=11)
+    classes = np.digitize(targets[:, 0], [-0.33, 0.33])
+    y = classes if task == "classify" else np.column_stack([classes, targets])
+    on_disk = np.lib.format.open_memmap(tmp_path / "pixels.npy", mode="w+", dtype=np.float32, shape=X.shape)
+    on_disk[:] = X
+    params = dict(filters=(8, 16), augment=False, epochs=3, batch_size=32, random_state=0)
+    chunked = heads.fit_chunked(heads.make("cnn", task, **params), on_disk, y, chunk_rows=50, shuffle=False)
+    keras_in_order(monkeypatch)
+    memory = heads.make("cnn", task, **params).fit(X, y)
+    np.testing.assert_allclose(chunked.history_["val_loss"], memory.history_["val_loss"], rtol=1e-4)
+    np.testing.assert_allclose(chunked.predict_proba(on_disk), memory.predict_proba(X), atol=1e-5)
+
+
 def test_save_and_load_predict_the_same(classifier, tmp_path):
     X, _ = shapes(50, seed=5)
     loaded = heads.load(heads.save(classifier, tmp_path / "cnn.head"))
@@ -119,7 +152,8 @@ API_CHECKS = ["check_no_attributes_set_in_init", "check_parameters_default_const
               "check_set_params", "check_estimator_cloneable", "check_estimators_unfitted", "check_estimator_repr"]
 
 
-@pytest.mark.parametrize("cls", [heads.CNNClassifier, heads.CNNRegressor], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [heads.CNNClassifier, heads.CNNRegressor, heads.CNNMultiTaskHead],
+                         ids=lambda c: c.__name__)
 @pytest.mark.parametrize("check_name", API_CHECKS)
 def test_scikit_learn_api_checks_that_do_not_fit(cls, check_name):
     getattr(sklearn_checks, check_name)(cls.__name__, cls())

@@ -29,15 +29,26 @@ def test_network_computes_the_heads_predictions(name, task, fitted, test):
         assert largest_difference(outputs, head.predict(test.X)) < 1e-5
 
 
-@pytest.mark.parametrize("head", [heads.LogisticHead(C=0.1), heads.MLPHead("classify", max_iter=5, random_state=0),
-                                  heads.StreamingLogisticHead(C=0.1)], ids=lambda h: type(h).__name__)
-def test_two_class_heads_give_both_columns(head):
-    """A binary model keeps one score column; the network gives [1 - p, p] as predict_proba does."""
+@pytest.mark.parametrize("head, chunked", [(heads.LogisticHead(C=0.1), False),
+                                           (heads.MLPHead("classify", max_iter=5, random_state=0), False),
+                                           (heads.LogisticHead(C=0.1, chunk_rows=16), True)],
+                         ids=["LogisticHead", "MLPHead", "LogisticHead-chunked"])
+def test_two_class_heads_give_both_columns(head, chunked):
+    """A binary model keeps one score column; the network gives [1 - p, p] as predict_proba does,
+    also for a head fitted from a chunked X."""
     problem = make_problem(300, seed=5)
     two = problem.labels <= 3
-    head.fit(problem.X[two], problem.labels[two])
+    X = heads.RowSubset(problem.X, two) if chunked else problem.X[two]
+    head.fit(X, problem.labels[two])
     outputs = keras_network(head, problem.X.shape[1])(problem.X)
     assert largest_difference(outputs, head.predict_proba(problem.X)) < 1e-5
+
+
+def test_ridge_fitted_from_a_chunked_x_becomes_a_network():
+    problem = make_problem(300, seed=7)
+    head = heads.RidgeHead(chunk_rows=16).fit(heads.RowSubset(problem.X, np.arange(300)), problem.va)
+    outputs = keras_network(head, problem.X.shape[1])(problem.X)
+    assert largest_difference(outputs, head.predict(problem.X)) < 1e-5
 
 
 def test_a_head_from_elsewhere_is_refused():

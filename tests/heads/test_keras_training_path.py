@@ -139,13 +139,13 @@ def test_a_y_of_the_wrong_length_is_a_one_line_error(problem, on_disk):
         heads.KerasDenseClassifier(**PARAMS).fit(problem.X, problem.labels[:-1])
 
 
-def test_streaming_heads_check_a_chunked_y_the_same_way(problem, on_disk):
+def test_linear_heads_check_a_chunked_y_the_same_way(problem, on_disk):
     y = np.where(np.arange(len(problem.va))[:, None] == 9, np.nan, problem.va)
     for X in (problem.X, on_disk):
         with pytest.raises(ValueError, match="Input y contains NaN"):
-            heads.StreamingRidgeHead(chunk_rows=CHUNK).fit(X, y)
+            heads.RidgeHead(chunk_rows=CHUNK).fit(X, y)
     with pytest.raises(ValueError, match="X has 400 rows but y has 399"):
-        heads.StreamingLogisticHead(chunk_rows=CHUNK).fit(on_disk, problem.labels[:-1])
+        heads.LogisticHead(chunk_rows=CHUNK).fit(on_disk, problem.labels[:-1])
 
 
 def test_chunked_x_with_the_wrong_width_is_refused_at_predict(problem, on_disk):
