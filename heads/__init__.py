@@ -18,7 +18,8 @@ Heads (``HEADS`` maps each name to its tasks):
   leave-one-out unless fixed, clipped to [-1, 1].
 - ``logistic_cv`` / ``ridge_cv``: :class:`LogisticCVHead` / :class:`RidgeCVHead`, the same
   heads under their earlier names.
-- ``mlp``: :class:`MLPHead` (classify, regress; ``task`` parameter): StandardScaler + MLP.
+- ``mlp``: :class:`MLPHead` (classify, regress; ``task`` parameter): StandardScaler + MLP, its L2
+  penalty chosen on its early-stopping split unless fixed.
 - ``multitask``: :class:`MultiTaskHead` (joint): one Keras trunk, class and
   valence/arousal outputs.
 - ``ensemble``: :class:`BlockEnsembleClassifier` / :class:`BlockEnsembleRegressor`: one

@@ -126,7 +126,7 @@ class MLPHead(PipelineHead):
     def _fit_pipeline(self, X: np.ndarray, y: np.ndarray) -> Pipeline:
         """One fit at a fixed ``alpha``; else one per value of ``alphas`` on the same
         early-stopping split, the best on it kept. Class labels reach the MLP as indices into
-        ``classes_`` (scikit-learn before 1.8 cannot early-stop on string labels)."""
+        ``classes_`` (scikit-learn before 1.9 cannot early-stop on string labels)."""
         if self._is_classifier():
             y = np.unique(y, return_inverse=True)[1]
         self.validation_scores_ = None
