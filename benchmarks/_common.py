@@ -27,6 +27,18 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, list[
     return statistics.median(times), times, result
 
 
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory in MiB: VmHWM on Linux, which starts afresh at
+    exec (ru_maxrss keeps the parent's peak at fork, so a worker would report its parent's)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
+
+
 def machine() -> dict:
     """What the numbers were measured on."""
     import numpy
