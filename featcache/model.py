@@ -402,8 +402,8 @@ def train(
     group_by: Optional[str] = None,
 ) -> Model:
     """Fit a head for ``task`` (classify, regress, or both: a head that learns both together is
-    fitted once for both; joint: such a head, and refused for any other) on a cache's train+validation parts, score it on the test part, and save the model to
-    the folder ``out``. ``group``: a key, or several to combine; ``group_by`` groups the records
+    fitted once for both; joint: such a head, and refused for any other) on a cache's
+    train+validation parts, score it on the test part, and save the model to the folder ``out``. ``group``: a key, or several to combine; ``group_by`` groups the records
     first (:func:`featcache.record_groups.set_groups`)."""
     if task not in (*TASKS, "both", "joint"):
         raise ModelError(f"train fits classify, regress, both or joint, not {task!r}")
