@@ -8,12 +8,14 @@ import platform
 import shlex
 import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "affectnet-subset"
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma")  # with every avx512* and amx* flag: what decides engine speed
 
 
@@ -25,6 +27,15 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, list[
         result = fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), times, result
+
+
+def linked_folder(n: int) -> Path:
+    """A class-folder dataset of symbolic links to the subset's first n JPEGs (nothing copied)."""
+    folder = Path(tempfile.mkdtemp(prefix="featcache-bench-")) / "faces" / "all"
+    folder.mkdir(parents=True)
+    for image in sorted((SUBSET / "images").glob("*.jpg"), key=lambda p: int(p.stem))[:n]:
+        (folder / image.name).symlink_to(image)
+    return folder.parent
 
 
 def peak_rss_mib() -> float:

@@ -5,11 +5,13 @@ folder of JPEGs (the first ``--images`` faces of ../shared's AffectNet subset, l
 into a temporary folder):
 
 * baseline: ``keras.utils.image_dataset_from_directory`` + the family's preprocessing +
-  ``model.predict`` on ``keras.applications.<Model>(include_top=False, pooling="avg")``;
+  ``model.predict`` on ``keras.applications.<Model>(include_top=False, pooling="avg")``
+  (backbones outside Keras Applications: featcache's own Keras feature model);
 * featcache: ``featcache.extract`` into a fresh cache (decode, resize, model, HDF5 write)
-  with its default engine (``auto``: ONNX Runtime or OpenVINO on a CPU when installed);
-* model only: each engine on the same batches already decoded in memory (as float32, the
-  model's input), timed from the state featcache's loop starts in (engine built and
+  with its default engine (``auto``: ONNX Runtime or OpenVINO on a CPU when installed), in
+  float32 and, on processors with bfloat16 units, with ``precision="bf16"`` (OpenVINO);
+* model only: each engine (and OpenVINO in bf16) on the same batches already decoded in
+  memory (as float32, the model's input), timed from the state featcache's loop starts in (engine built and
   probe-checked, not yet run at the batch shape), so both pay the engine's first-call cost once;
 * decode only: featcache's input pipeline without a model.
 
@@ -19,6 +21,9 @@ the achieved GFLOP/s as a fraction of a 4096 x 4096 float32 matmul measured in t
 run. The one-time ONNX export of each model is made before timing (it is cached).
 
     python benchmarks/bench_extract.py [--images 1024] [--repeats 3] [--backbones mobilenet_v2,...]
+
+Every engine is exported and checked before the timings (featcache caches both), so the
+whole-call figures are those of a run whose engine is cached.
 """
 
 from __future__ import annotations
@@ -39,24 +44,16 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import featcache  # noqa: E402
-from _common import write_results  # noqa: E402
+from _common import SUBSET, linked_folder, write_results  # noqa: E402
 from backbone_table import gflops  # noqa: E402
 from featcache.backbones.keras_apps import app_for  # noqa: E402
 from featcache.backbones.lite import build_efficientnet_lite  # noqa: E402
 from featcache.backbones.preprocessing import apply_mode  # noqa: E402
-from featcache.engines import available_engines, build_engine, choose_engine  # noqa: E402
+from featcache.engines import available_engines, bf16_supported, build_engine, choose_engine  # noqa: E402
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "affectnet-subset" / "images"
+IMAGES = SUBSET / "images"
 BATCH = 32
-
-
-def linked_folder(n: int) -> Path:
-    """A class-folder dataset of symbolic links to the first n JPEGs (nothing copied)."""
-    folder = Path(tempfile.mkdtemp(prefix="featcache-bench-")) / "faces" / "all"
-    folder.mkdir(parents=True)
-    for image in sorted(IMAGES.glob("*.jpg"), key=lambda p: int(p.stem))[:n]:
-        (folder / image.name).symlink_to(image)
-    return folder.parent
+VIEWS = 8  # the recipes' views per image
 
 
 def matmul_gflops(size: int = 4096, repeats: int = 5) -> float:
@@ -71,32 +68,37 @@ def matmul_gflops(size: int = 4096, repeats: int = 5) -> float:
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def baseline_model(name: str, size: int) -> keras.Model:
+def baseline_model(name: str, size: int) -> tuple[keras.Model, bool]:
+    """(the model users would build, whether the family's preprocessing must be mapped over the images)."""
     if name.startswith("efficientnet_lite"):
-        return build_efficientnet_lite(int(name[-1]), (size, size, 3), pooling="avg")
+        return build_efficientnet_lite(int(name[-1]), (size, size, 3), pooling="avg"), True
     app = app_for(name)
+    if app is None:  # not a Keras application: featcache's Keras feature model, preprocessing inside
+        return featcache.load_backbone(name, weights=None).model, False
     return getattr(keras.applications, app.constructor)(include_top=False, weights=None, pooling="avg",
-                                                        input_shape=(size, size, 3))
+                                                        input_shape=(size, size, 3)), True
 
 
 def run_baseline(name: str, folder: Path) -> float:
     """img/s of what a user writes today, model building included."""
     spec = featcache.backbones.get_spec(name)
     began = time.perf_counter()
-    model = baseline_model(name, spec.input_size)
+    model, preprocess = baseline_model(name, spec.input_size)
     dataset = keras.utils.image_dataset_from_directory(folder, labels=None, image_size=(spec.input_size,) * 2,
                                                        batch_size=BATCH, shuffle=False, verbose=False)
-    dataset = dataset.map(lambda x: apply_mode(x, spec.preprocessing))
+    if preprocess:
+        dataset = dataset.map(lambda x: apply_mode(x, spec.preprocessing))
     features = model.predict(dataset, verbose=0)
     return len(features) / (time.perf_counter() - began)
 
 
-def run_featcache(name: str, folder: Path, work: Path) -> tuple[float, float, featcache.ExtractResult]:
+def run_featcache(name: str, folder: Path, work: Path, precision: str = "float32"
+                  ) -> tuple[float, float, featcache.ExtractResult]:
     """(img/s of the whole call, img/s of its extraction loop, result), model building included."""
-    out = work / f"{name}.h5"
+    out = work / f"{name}-{precision}.h5"
     out.unlink(missing_ok=True)
     began = time.perf_counter()
-    result = featcache.extract(folder, name, out, weights=None, batch_size=BATCH)
+    result = featcache.extract(folder, name, out, weights=None, batch_size=BATCH, precision=precision)
     return result.images / (time.perf_counter() - began), result.images_per_second, result
 
 
@@ -110,7 +112,7 @@ def pipeline_batches(folder: Path, size: int):
 def decoded_batches(folder: Path, size: int) -> list[np.ndarray]:
     """The pipeline's batches as the model's float32 input, so that "engine alone" is the model
     alone: converting the pipeline's uint8 counts against featcache's loop, not the engine."""
-    return [np.from_dlpack(pixels).astype(np.float32) for _, pixels in pipeline_batches(folder, size)]
+    return [pixels.astype(np.float32) for _, pixels in pipeline_batches(folder, size)]
 
 
 def run_decode_only(folder: Path, size: int) -> float:
@@ -120,11 +122,17 @@ def run_decode_only(folder: Path, size: int) -> float:
     return images / (time.perf_counter() - began)
 
 
-def run_model_only(extractor, engine: str, batches: list[np.ndarray]) -> float:
+def stacked_views(batches: list[np.ndarray]) -> list[np.ndarray]:
+    """Batches of :data:`VIEWS` views of the same images in one call (as if every view of a batch
+    went to the engine at once), as many images in all as ``VIEWS`` separate calls would run."""
+    return [np.concatenate([pixels] * VIEWS) for pixels in batches[:max(1, len(batches) // VIEWS)]]
+
+
+def run_model_only(extractor, engine: str, batches: list[np.ndarray], precision: str = "float32") -> float:
     """img/s of one engine on batches already decoded in memory, from the state featcache's loop
     starts in: the engine just built and probe-checked, its first call at the batch shape
     (OpenVINO compiles for a new shape then: ~90 ms for MobileNetV2) inside the timing."""
-    runner = build_engine(extractor, engine)
+    runner = build_engine(extractor, engine, precision)
     began = time.perf_counter()
     for pixels in batches:
         runner.run(pixels)
@@ -135,7 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--backbones", default="mobilenet_v2,efficientnet_lite0,densenet121,resnet50")
+    parser.add_argument("--backbones", default="mobilenet_v2,efficientnet_b0,efficientnet_lite0,densenet121,resnet50,"
+                                               "hse_faceres,fer_minixception")
     args = parser.parse_args()
     if not IMAGES.is_dir():
         sys.exit(f"{IMAGES}: the shared AffectNet subset is not here; this benchmark needs ../shared")
@@ -143,44 +152,72 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="featcache-bench-out-"))
     engines = available_engines()
     default_engine = choose_engine("auto")
+    bf16 = bf16_supported() and "openvino" in engines
     peak = matmul_gflops()
     print(f"4096^2 float32 matmul: {peak:.0f} GFLOP/s; engines {engines}, auto = {default_engine}", flush=True)
     rows = []
     for name in args.backbones.split(","):
         extractor = featcache.load_backbone(name, weights=None)
         batches = decoded_batches(folder, extractor.input_size)
-        build_engine(extractor, "auto")  # the one-time export, outside the timings
-        runs = {"baseline": [], "featcache": [], "featcache_loop": [], "decode_only": [],
-                **{f"model_only_{e}": [] for e in engines}}
+        build_engine(extractor, "auto")  # the one-time export and checks, outside the timings
+        precisions = ["float32", "bf16"] if bf16 else ["float32"]
+        if bf16:
+            build_engine(extractor, "openvino", "bf16")
+        stacked = stacked_views(batches)
+        runs = {"baseline": [], "decode_only": [], **{f"model_only_{e}": [] for e in engines}}
         for _ in range(args.repeats):  # interleaved, so load changes hit every method alike
             runs["baseline"].append(run_baseline(name, folder))
-            whole, loop, result = run_featcache(name, folder, work)
-            runs["featcache"].append(whole)
-            runs["featcache_loop"].append(loop)
+            for precision in precisions:
+                whole, loop, result = run_featcache(name, folder, work, precision)
+                suffix = "" if precision == "float32" else "_bf16"
+                runs.setdefault(f"featcache{suffix}", []).append(whole)
+                runs.setdefault(f"featcache{suffix}_loop", []).append(loop)
+                engine = result.engine
+                runs.setdefault(f"views_stacked_{engine}{suffix}", []).append(
+                    run_model_only(extractor, engine, stacked, precision))
+                runs.setdefault(f"views_separate_{engine}{suffix}", []).append(
+                    run_model_only(extractor, engine, batches[:len(stacked) * VIEWS], precision))
+                if precision == "bf16":
+                    runs.setdefault("model_only_openvino_bf16", []).append(
+                        run_model_only(extractor, "openvino", batches, "bf16"))
             runs["decode_only"].append(run_decode_only(folder, extractor.input_size))
             for engine in engines:
                 runs[f"model_only_{engine}"].append(run_model_only(extractor, engine, batches))
             keras.backend.clear_session()
         med = {key: statistics.median(values) for key, values in runs.items()}
         per_image = gflops(extractor.model, extractor.input_size)
-        model_only = med[f"model_only_{result.engine}"]
+        default = choose_engine("auto")
+        model_only = med[f"model_only_{default}"]
         row = {
-            "backbone": name, "images": args.images, "engine": result.engine, "baseline_img_s": med["baseline"],
+            "backbone": name, "images": args.images, "engine": default, "baseline_img_s": med["baseline"],
             "featcache_img_s": med["featcache"], "ratio": med["featcache"] / med["baseline"],
             "featcache_loop_img_s": med["featcache_loop"], "loop_ratio": med["featcache_loop"] / med["baseline"],
             "model_only_img_s": model_only, "pipeline_efficiency": med["featcache_loop"] / model_only,
             "decode_only_img_s": med["decode_only"],
             **{f"model_only_{e}_img_s": med[f"model_only_{e}"] for e in engines},
             "gflops_per_image": per_image, "achieved_gflop_s": per_image * model_only,
-            "fraction_of_matmul": per_image * model_only / peak, "runs": runs,
+            "fraction_of_matmul": per_image * model_only / peak,
+            "views_stacked_over_separate": med[f"views_stacked_{default}"] / med[f"views_separate_{default}"],
+            "runs": runs,
         }
+        if bf16:
+            row.update({
+                "featcache_bf16_img_s": med["featcache_bf16"], "featcache_bf16_loop_img_s": med["featcache_bf16_loop"],
+                "bf16_loop_speedup": med["featcache_bf16_loop"] / med["featcache_loop"],
+                "model_only_openvino_bf16_img_s": med["model_only_openvino_bf16"],
+                "bf16_engine_speedup": med["model_only_openvino_bf16"] / med["model_only_openvino"],
+                "bf16_views_stacked_over_separate": med["views_stacked_openvino_bf16"] / med["views_separate_openvino_bf16"],
+            })
         rows.append(row)
         print(f"{name:20s} baseline {row['baseline_img_s']:6.1f}  featcache {row['featcache_img_s']:6.1f} img/s "
-              f"(x{row['ratio']:.2f}); loop {row['featcache_loop_img_s']:6.1f}, {result.engine} alone "
+              f"(x{row['ratio']:.2f}); loop {row['featcache_loop_img_s']:6.1f}, {default} alone "
               f"{model_only:6.1f} (efficiency {row['pipeline_efficiency']:.2f}); decode alone "
               f"{row['decode_only_img_s']:.0f}; "
               f"{row['achieved_gflop_s']:.0f} GFLOP/s = {row['fraction_of_matmul']:.0%} of matmul; "
-              + ", ".join(f"{e} {med[f'model_only_{e}']:.0f}" for e in engines), flush=True)
+              + ", ".join(f"{e} {med[f'model_only_{e}']:.0f}" for e in engines)
+              + (f"; bf16 loop {row['featcache_bf16_loop_img_s']:.1f} (x{row['bf16_loop_speedup']:.2f}), engine "
+                 f"x{row['bf16_engine_speedup']:.2f}" if bf16 else "")
+              + f"; views stacked/separate x{row['views_stacked_over_separate']:.2f}", flush=True)
     table = [
         f"# Extraction speed: {args.images} AffectNet JPEGs (224 px), batch {BATCH}, random weights",
         "",
@@ -203,8 +240,28 @@ def main() -> None:
               f"{r['achieved_gflop_s']:.0f} | "
               f"{r['fraction_of_matmul']:.0%} | " + " | ".join(f"{r[f'model_only_{e}_img_s']:.1f}" for e in engines)
               + " |" for r in rows]
+    if bf16:
+        table += [
+            "", "## bfloat16 (`precision=\"bf16\"`, OpenVINO) against float32",
+            "",
+            "Same runs. loop = featcache's extraction loop; engine alone = OpenVINO on the decoded batches; "
+            f"views = {VIEWS} views of {BATCH} images in one call of {VIEWS * BATCH} against {VIEWS} calls of {BATCH} "
+            "(engine alone).",
+            "",
+            "| backbone | featcache bf16 img/s | loop float32 img/s | loop bf16 img/s | loop bf16 / float32 | "
+            "openvino float32 alone | openvino bf16 alone | bf16 / float32 alone | views stacked / separate, "
+            "float32 | bf16 |",
+            "|---|" + "---:|" * 9,
+        ]
+        table += [f"| {r['backbone']} | {r['featcache_bf16_img_s']:.1f} | {r['featcache_loop_img_s']:.1f} | "
+                  f"{r['featcache_bf16_loop_img_s']:.1f} | {r['bf16_loop_speedup']:.2f}x | "
+                  f"{r['model_only_openvino_img_s']:.1f} | {r['model_only_openvino_bf16_img_s']:.1f} | "
+                  f"{r['bf16_engine_speedup']:.2f}x | {r['views_stacked_over_separate']:.2f}x | "
+                  f"{r['bf16_views_stacked_over_separate']:.2f}x |" for r in rows]
+    else:
+        table += ["", "bfloat16: not measured, this processor has no bfloat16 units (or OpenVINO is not installed)."]
     paths = write_results("extract_speed", {"matmul_gflop_s": peak, "batch_size": BATCH, "engines": engines,
-                                            "default_engine": default_engine, "rows": rows},
+                                            "default_engine": default_engine, "bf16": bf16, "rows": rows},
                           "\n".join(table) + "\n")
     print("wrote", *paths)
 

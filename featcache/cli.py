@@ -18,7 +18,7 @@ import typer
 
 import featcache
 from featcache.datasets import LAYOUTS
-from featcache.engines import ENGINES
+from featcache.engines import ENGINES, PRECISIONS
 from featcache.export import EXPORT_FORMATS
 from featcache.store import DTYPES
 
@@ -86,6 +86,9 @@ Layout = Enum("Layout", {name: name for name in ("auto", *LAYOUTS)}, type=str)
 EngineName = Enum("EngineName", {name: name for name in (*ENGINES, "ray")}, type=str)
 ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, type=str)
 Dtype = Enum("Dtype", {name: name for name in DTYPES}, type=str)
+Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
+PRECISION_HELP = ("bf16: OpenVINO's bfloat16, on processors with bfloat16 units; mixed: TensorFlow's (float16 on "
+                  "a GPU); auto: bf16 where it runs, else float32.")
 
 
 GROUP_BY_OPTION = typer.Option(None, "--group-by", metavar="SPEC",
@@ -99,11 +102,6 @@ def _group(cache: Path, group_by: Optional[str]) -> None:
         from featcache.record_groups import set_groups
 
         typer.echo(f"{cache}: {set_groups(cache, group_by)}")
-
-
-class Precision(str, Enum):
-    float32 = "float32"
-    mixed = "mixed"
 
 
 def import_tensorflow_quietly() -> None:
@@ -153,7 +151,7 @@ def extract(
                                                                     "of each side (e.g. 0.9); repeat for several."),
     on_error: OnError = typer.Option(OnError.skip, "--on-error", help="Unreadable images: skip and record, or fail."),
     layout: Layout = typer.Option(Layout.auto, "--layout", help="Force a dataset layout."),
-    precision: Precision = typer.Option(Precision.float32, "--precision", help="mixed: float16 on GPU."),
+    precision: Precision = typer.Option(Precision.float32, "--precision", help=PRECISION_HELP),
     dtype: Dtype = typer.Option(Dtype.float32, "--dtype", help="How features are stored (float16: half the disk)."),
     engine: EngineName = typer.Option(EngineName.auto, "--engine",
                                       help="auto: tensorflow on GPU, onnxruntime/openvino on CPU when installed; "
@@ -187,8 +185,14 @@ def extract(
         return
     if address is not None or workers is not None:
         fail("--address and --workers go with --engine ray")
-    import_tensorflow_quietly()
     with user_errors():
+        from featcache.engines import resolve_precision
+        from featcache.extraction import cached_feature_model
+
+        options["precision"] = resolve_precision(precision.value, engine.value)
+        if cached_feature_model(backbone, options["weights"], options["taps"], pool.value, image_size,
+                                options["precision"], engine.value) is None:
+            import_tensorflow_quietly()  # the feature model will be built
         result = featcache.extract(data, backbone, out, engine=engine.value, shard=shard, **options)
     typer.echo(result.summary())
 
@@ -460,6 +464,7 @@ def recipe(
     name: str = typer.Option("affect", "--recipe", help="Which recipe (featcache.recipe.RECIPES)."),
     weights: Optional[List[str]] = typer.Option(None, "--weights", help="BACKBONE=PATH weights; repeat."),
     seed: int = typer.Option(0, "--seed"),
+    precision: Precision = typer.Option(Precision.float32, "--precision", help=PRECISION_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     group_by: Optional[str] = GROUP_BY_OPTION,
 ) -> None:
@@ -474,7 +479,7 @@ def recipe(
     import_tensorflow_quietly()
     with user_errors():
         results = run_recipe(data, out, cache=cache, recipe=RECIPES[name], weights=chosen, seed=seed,
-                             progress=progress, group_by=group_by)
+                             precision=precision.value, progress=progress, group_by=group_by)
     typer.echo(markdown_table(classification_rows(results), "Classification (test part)"))
     typer.echo(markdown_table(regression_rows(results), "Valence and arousal (test part)"))
     typer.echo("\n".join(split_summary(cache or out / "features.h5")))

@@ -1,11 +1,17 @@
-"""Extraction engines: who runs the frozen feature model over the pixel batches.
+"""Extraction engines: who runs the frozen feature model over the pixel batches, and in what precision.
 
 ``tensorflow`` runs the Keras model itself (a compiled ``tf.function``; the engine on a
-GPU). ``onnxruntime`` and ``openvino`` run the same Keras model exported to ONNX by
-Keras (``model.export(format="onnx")``), which on a CPU is about twice as fast for the
-depthwise backbones. An exported engine is used only after its features agree with
-TensorFlow's on a probe batch within :data:`AGREEMENT` (relative to the largest feature);
-the export is cached under ``$FEATCACHE_HOME/exports`` and reused.
+GPU). ``onnxruntime`` and ``openvino`` run the same Keras model exported to ONNX by Keras
+(:mod:`featcache.engine_cache`), which on a CPU is faster for the depthwise backbones. An
+exported engine is used only after its features agree with TensorFlow's float32 features on a
+probe batch (:data:`AGREEMENT` per precision, relative to the largest feature); the check is
+recorded beside the export, so a later run with the same engine needs no TensorFlow at all.
+
+Precisions (:data:`PRECISIONS`): ``float32``; ``bf16``, bfloat16 inference by OpenVINO on
+processors with bfloat16 units (AVX512-BF16 or AMX), refused elsewhere rather than emulated
+slowly; ``mixed``, Keras' mixed precision under TensorFlow (float16 on a GPU, bfloat16 on a CPU);
+``auto``, bf16 where the processor has it and OpenVINO is installed, else float32. Each
+precision is part of a cache group's identity, as its features differ.
 
 Install the CPU engines with ``pip install "featcache[onnx]"`` or ``"featcache[openvino]"``.
 """
@@ -13,9 +19,7 @@ Install the CPU engines with ``pip install "featcache[onnx]"`` or ``"featcache[o
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -24,12 +28,18 @@ from typing import Callable
 
 import numpy as np
 
-from ._home import featcache_home
+from . import engine_cache
 from .errors import FeatcacheError, UsageError
-from .files import atomic_file
 
 ENGINES = ("auto", "tensorflow", "onnxruntime", "openvino")
-AGREEMENT = 1e-4  # largest |engine - tensorflow| / largest |tensorflow| accepted on the probe batch
+CPU_ENGINES = ("onnxruntime", "openvino")
+PRECISIONS = ("float32", "bf16", "mixed", "auto")
+# Largest |engine - tensorflow float32| / largest |tensorflow| accepted on the probe batch. bfloat16
+# keeps 8 significant bits, and its rounding compounds layer after layer: its bound is wide, so
+# the correlation bound below is what catches a wrong graph.
+AGREEMENT = {"float32": 1e-4, "bf16": 0.2}
+BF16_CORRELATION = 0.99  # least Pearson correlation of bf16 probe features with float32's
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of processors with bfloat16 units
 PROBE_IMAGES = 4
 _EXTRA = {"onnxruntime": "onnx", "openvino": "openvino"}
 
@@ -47,6 +57,7 @@ class Engine:
     version: str
     run: Callable[[np.ndarray], np.ndarray]
     deviation: float = 0.0  # measured on the probe batch against TensorFlow (0 for tensorflow itself)
+    device: str = "CPU"
 
     def record(self) -> dict:
         """What a cache stores about the engine that made its features."""
@@ -55,7 +66,7 @@ class Engine:
 
 def available_engines() -> list[str]:
     """The engines that can run here (``tensorflow`` always)."""
-    return ["tensorflow"] + [name for name in ("onnxruntime", "openvino") if _installed(name)]
+    return ["tensorflow"] + [name for name in CPU_ENGINES if _installed(name)]
 
 
 def _installed(name: str) -> bool:
@@ -63,63 +74,147 @@ def _installed(name: str) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in modules[name])
 
 
-def _has_gpu() -> bool:
+GPU_DEVICE_FILES = ("/dev/nvidia0", "/dev/kfd", "/dev/dxg")  # NVIDIA, AMD ROCm, WSL's GPU bridge
+
+
+@functools.cache
+def has_gpu() -> bool:
+    """Whether TensorFlow sees a GPU. Asked of TensorFlow only where a GPU device file exists: on
+    a machine without one, TensorFlow cannot have a GPU, and importing it would cost seconds."""
+    if not any(os.path.exists(path) for path in GPU_DEVICE_FILES):
+        return False
     import tensorflow as tf
 
     return bool(tf.config.list_logical_devices("GPU"))
 
 
 def cpu_preference() -> tuple[str, str]:
-    """The CPU engines fastest first for this processor, as benchmarks/bench_extract.py measured
-    them on 2-core AMD EPYC VMs: with AVX-512, OpenVINO ahead on all four reference backbones
-    (9-17%); with AVX2 only, ONNX Runtime ahead on all four (1-40%)."""
+    """The CPU engines fastest first for this processor (benchmarks/bench_extract.py measures
+    them): OpenVINO first with AVX-512, ONNX Runtime first with AVX2 only."""
     return ("openvino", "onnxruntime") if _has_avx512() else ("onnxruntime", "openvino")
 
 
-@functools.cache  # the processor does not change; extract() asks twice per call
-def _has_avx512() -> bool:
-    """Whether the CPU has AVX-512 (read from Linux's /proc/cpuinfo; False where there is none)."""
+@functools.cache
+def _cpu_flags() -> frozenset:
+    """The processor's flags from Linux's /proc/cpuinfo (empty where there is none)."""
     try:
-        return "avx512f" in Path("/proc/cpuinfo").read_text().split()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
+        return frozenset()
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return frozenset(line.partition(":")[2].split())
+
+
+def _has_avx512() -> bool:
+    return "avx512f" in _cpu_flags()
+
+
+def bf16_supported() -> bool:
+    """Whether this processor has bfloat16 units (AVX512-BF16 or AMX) for OpenVINO to use."""
+    return any(flag in _cpu_flags() for flag in BF16_FLAGS)
+
+
+def _no_bf16() -> str:
+    return (f"--precision bf16: this processor has no bfloat16 units ({' or '.join(BF16_FLAGS)} in "
+            "/proc/cpuinfo), and emulating them would be slower than float32; use --precision float32 (or auto)")
+
+
+def resolve_precision(precision: str = "float32", engine: str = "auto") -> str:
+    """The precision ``precision`` stands for here: ``auto`` is bf16 where OpenVINO can run it
+    (bfloat16 units, OpenVINO installed, no GPU, engine auto or openvino), else float32 with a
+    note; ``bf16`` on a processor without bfloat16 units is refused."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if precision == "bf16" and not bf16_supported():
+        raise EngineError(_no_bf16())
+    if precision != "auto":
+        return precision
+    usable = engine in ("auto", "openvino") and _installed("openvino") and not (engine == "auto" and has_gpu())
+    if bf16_supported() and usable:
+        return "bf16"
+    reason = ("this processor has no bfloat16 units" if not bf16_supported() else
+              "bf16 runs on OpenVINO on a CPU only")
+    warnings.warn(f"--precision auto: float32, as {reason}", RuntimeWarning, stacklevel=2)
+    return "float32"
 
 
 def choose_engine(engine: str = "auto", precision: str = "float32") -> str:
-    """The engine ``auto`` stands for here: TensorFlow on a GPU or for mixed precision,
-    else the first installed of :func:`cpu_preference`, else TensorFlow."""
+    """The engine ``auto`` stands for here: TensorFlow on a GPU or for mixed precision, OpenVINO
+    for bf16, else the first installed of :func:`cpu_preference`, else TensorFlow. ``precision``
+    is a resolved one (not ``auto``); a named engine that cannot run it is refused."""
     if engine not in ENGINES:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if precision not in PRECISIONS or precision == "auto":
+        raise UsageError(f"precision must be one of float32, bf16, mixed here, got {precision!r}")
+    if precision == "bf16":
+        if engine not in ("auto", "openvino"):
+            raise EngineError(f"--precision bf16 runs on --engine openvino, not {engine}; use --engine openvino "
+                              "(or --precision mixed for TensorFlow's own)")
+        return "openvino"
+    if precision == "mixed":
+        if engine in CPU_ENGINES:
+            raise EngineError(f"--engine {engine} does not run --precision mixed; use --engine tensorflow, "
+                              "or --precision bf16 on OpenVINO")
+        return "tensorflow"
     if engine != "auto":
         return engine
-    if precision != "float32" or _has_gpu():
+    if has_gpu():
         return "tensorflow"
     return next((name for name in cpu_preference() if _installed(name)), "tensorflow")
 
 
+def _require(name: str) -> None:
+    if not _installed(name):
+        raise EngineError(f"--engine {name} is not installed; pip install \"featcache[{_EXTRA[name]}]\" "
+                          "or use --engine tensorflow")
+
+
 def build_engine(extractor, engine: str = "auto", precision: str = "float32") -> Engine:
-    """A checked engine for a :class:`~featcache.backbones.FeatureExtractor`.
+    """A checked engine for a :class:`~featcache.backbones.FeatureExtractor` at a resolved precision.
 
     An explicitly named engine that is missing or disagrees with TensorFlow raises
-    :class:`EngineError`; under ``auto`` a disagreeing engine falls back to TensorFlow
-    with a warning.
+    :class:`EngineError`; under ``auto`` a float32 engine that disagrees falls back to
+    TensorFlow with a warning (bf16 has no fallback: it would be another precision). A passed
+    check is recorded beside the export (:func:`featcache.engine_cache.remember`).
     """
     name = choose_engine(engine, precision)
     if name == "tensorflow":
         return tensorflow_engine(extractor.model)
-    if precision != "float32":
-        raise EngineError(f"--engine {name} runs float32 only; use --precision float32 or --engine tensorflow")
-    if not _installed(name):
-        raise EngineError(f"--engine {name} is not installed; pip install \"featcache[{_EXTRA[name]}]\" "
-                          "or use --engine tensorflow")
+    _require(name)
     try:
-        candidate = _EXPORTED[name](export_onnx(extractor))
-        return checked(candidate, extractor.model, extractor.input_size)
-    except EngineError as error:
-        if engine != "auto":
-            raise
+        onnx = engine_cache.export_onnx(extractor)
+        engine_ready = checked(exported_engine(name, onnx, precision), extractor.model, extractor.input_size, precision)
+    except (EngineError, engine_cache.ExportError) as error:
+        if engine != "auto" or precision != "float32":
+            raise EngineError(str(error)) from error
         warnings.warn(f"{error}; using tensorflow instead", RuntimeWarning, stacklevel=2)
         return tensorflow_engine(extractor.model)
+    engine_cache.remember(extractor, onnx, name, precision, {"deviation": engine_ready.deviation})
+    return engine_ready
+
+
+def cached_engine(exported: engine_cache.Exported, engine: str = "auto", precision: str = "float32"):
+    """The engine for a cached export whose check at this engine and precision still holds, built
+    from its ONNX file alone (no TensorFlow); None when there is no such check."""
+    name = choose_engine(engine, precision)
+    if name not in CPU_ENGINES or not _installed(name):
+        return None
+    found = exported.check(name, precision)
+    if found is None:
+        return None
+    ready = exported_engine(name, exported.onnx, precision)
+    return Engine(ready.name, ready.version, ready.run, float(found["deviation"]))
+
+
+def exported_engine(name: str, onnx: Path, precision: str = "float32") -> Engine:
+    """A CPU engine on an ONNX file, unchecked."""
+    if name == "openvino":
+        return openvino_engine(onnx, precision)
+    if precision != "float32":
+        raise EngineError(f"--engine {name} runs float32 only")
+    return onnxruntime_engine(onnx)
 
 
 def tensorflow_engine(model) -> Engine:
@@ -142,7 +237,8 @@ def tensorflow_engine(model) -> Engine:
             pixels = pixels.astype(np.float32)
         return steps[pixels.dtype](pixels).numpy()
 
-    return Engine("tensorflow", tf.__version__, run)
+    gpus = tf.config.list_logical_devices("GPU")
+    return Engine("tensorflow", tf.__version__, run, device=gpus[0].name if gpus else "CPU")
 
 
 def probe_pixels(size: int, images: int = PROBE_IMAGES) -> np.ndarray:
@@ -165,45 +261,29 @@ def relative_deviation(features: np.ndarray, reference: np.ndarray) -> float:
     return float(np.max(np.abs(np.asarray(features, np.float64) - reference))) / scale
 
 
-def checked(candidate: Engine, model, size: int) -> Engine:
-    """``candidate`` with its measured deviation, if its probe features agree with the model's."""
+def correlation(features: np.ndarray, reference: np.ndarray) -> float:
+    """Pearson correlation of every feature value with the reference's (1 for constant equal arrays)."""
+    a, b = np.ravel(np.asarray(features, np.float64)), np.ravel(np.asarray(reference, np.float64))
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def checked(candidate: Engine, model, size: int, precision: str = "float32") -> Engine:
+    """``candidate`` with its measured deviation, if its probe features agree with the model's
+    float32 features within :data:`AGREEMENT` for ``precision`` (and, for bf16, correlate by at
+    least :data:`BF16_CORRELATION`)."""
     probe = probe_pixels(size)
     reference = np.asarray(model(probe, training=False), dtype=np.float64)
-    deviation = relative_deviation(candidate.run(probe), reference)
-    if not deviation <= AGREEMENT:
-        raise EngineError(f"{candidate.name} features differ from tensorflow's by {deviation:.2g} (relative) on "
-                          f"the probe batch, more than {AGREEMENT:g}; use --engine tensorflow")
+    features = candidate.run(probe)
+    deviation, bound = relative_deviation(features, reference), AGREEMENT[precision]
+    if not deviation <= bound:
+        raise EngineError(f"{candidate.name} {precision} features differ from tensorflow's float32 by {deviation:.2g} "
+                          f"(relative) on the probe batch, more than {bound:g}; use --engine tensorflow")
+    if precision == "bf16" and not correlation(features, reference) >= BF16_CORRELATION:
+        raise EngineError(f"{candidate.name} bf16 features correlate {correlation(features, reference):.4f} with "
+                          f"tensorflow's float32 on the probe batch, less than {BF16_CORRELATION}; use --precision float32")
     return Engine(candidate.name, candidate.version, candidate.run, deviation)
-
-
-def export_path(extractor) -> Path:
-    """Where the ONNX export of this feature model is cached (keyed by its config and versions)."""
-    import keras
-    import tensorflow as tf
-    import tf2onnx
-
-    identity = json.dumps({**extractor.config(), "keras": keras.__version__, "tensorflow": tf.__version__,
-                           "tf2onnx": tf2onnx.__version__}, sort_keys=True)
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return featcache_home() / "exports" / f"{extractor.name}-{digest}.onnx"
-
-
-def export_onnx(extractor) -> Path:
-    """The feature model as an ONNX file, exported once by Keras and then reused."""
-    path = export_path(extractor)
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = extractor.model
-    model(probe_pixels(extractor.input_size, 1), training=False)  # Keras exports only models that were called
-    try:
-        with atomic_file(path) as temporary, warnings.catch_warnings():  # never a truncated model
-            warnings.simplefilter("ignore")  # tf2onnx's own FutureWarnings under numpy 2
-            model.export(str(temporary), format="onnx", verbose=False)
-    except Exception as error:
-        raise EngineError(f"could not export {extractor.name} to ONNX ({type(error).__name__}: {error}); "
-                          "use --engine tensorflow") from error
-    return path
 
 
 def engine_threads() -> int:
@@ -228,18 +308,21 @@ def onnxruntime_engine(onnx_file: Path) -> Engine:
     return Engine("onnxruntime", ort.__version__, run)
 
 
-def openvino_engine(onnx_file: Path) -> Engine:
-    """OpenVINO on the CPU in float32 (its default on CPUs with bf16 units is bfloat16), with
-    :func:`engine_threads` threads, pinned to cores only when that is all of them."""
+def openvino_engine(onnx_file: Path, precision: str = "float32") -> Engine:
+    """OpenVINO on the CPU in float32 or bfloat16 (``precision``; asked explicitly, as OpenVINO's
+    own default on processors with bfloat16 units is bfloat16), with :func:`engine_threads`
+    threads, pinned to cores only when that is all of them. Compiled models are cached in
+    :func:`featcache.engine_cache.openvino_cache_dir`."""
     import openvino as ov
 
     core = ov.Core()
     threads = engine_threads()
-    # OpenVINO pins its threads to the first cores: two 1-thread workers on 2 cores then share
-    # one core (105 instead of 230 img/s each, MobileNetV2). Pin only when given every core.
-    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
-              "ENABLE_CPU_PINNING": threads >= (os.cpu_count() or 1)}
-    compiled = core.compile_model(core.read_model(str(onnx_file)), "CPU", config)
+    # OpenVINO pins its threads to the first cores: two 1-thread workers on 2 cores would then
+    # share one core. Pin only when given every core.
+    config = {"INFERENCE_PRECISION_HINT": {"float32": "f32", "bf16": "bf16"}[precision],
+              "INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": threads >= (os.cpu_count() or 1),
+              "CACHE_DIR": str(engine_cache.openvino_cache_dir())}
+    compiled = core.compile_model(str(onnx_file), "CPU", config)
     request = compiled.create_infer_request()
 
     def run(pixels: np.ndarray) -> np.ndarray:
@@ -247,6 +330,3 @@ def openvino_engine(onnx_file: Path) -> Engine:
         return np.array(outputs[compiled.output(0)], dtype=np.float32)
 
     return Engine("openvino", ov.__version__, run)
-
-
-_EXPORTED = {"onnxruntime": onnxruntime_engine, "openvino": openvino_engine}

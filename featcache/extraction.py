@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -39,7 +39,8 @@ from .store import (
     writer_lock,
 )
 from .datasets import Dataset, open_dataset
-from .engines import Engine, build_engine, choose_engine
+from .engine_cache import Request, library_version, lookup
+from .engines import CPU_ENGINES, Engine, build_engine, cached_engine, choose_engine, resolve_precision
 from .errors import FeatcacheError, UsageError
 from .progress import progress_bar
 from .record_groups import dataset_groups, store_groups
@@ -49,7 +50,6 @@ from .views import view_crops, view_names, view_pixels
 # the last checkpoint); FEATCACHE_CHECKPOINT_SECONDS=0 checkpoints after every batch.
 CHECKPOINT_SECONDS = float(os.environ.get("FEATCACHE_CHECKPOINT_SECONDS", "1.0"))
 ON_ERROR = ("skip", "fail")
-PRECISIONS = ("float32", "mixed")
 
 
 class ExtractionError(FeatcacheError, RuntimeError):
@@ -101,18 +101,54 @@ def _records(dataset: Dataset) -> Records:
 
 
 def _group_attrs(config: dict) -> dict:
-    import keras
-    import tensorflow as tf
-
-    return group_attrs(config, featcache_version=__version__, tensorflow_version=tf.__version__,
-                       keras_version=keras.__version__)
+    return group_attrs(config, featcache_version=__version__, tensorflow_version=library_version("tensorflow"),
+                       keras_version=library_version("keras"))
 
 
-def _device() -> str:
-    import tensorflow as tf
+@dataclass(frozen=True)
+class FeatureModel:
+    """What extraction needs of a feature model: its name, input size, the configuration that
+    identifies its features, and a way to get its engine (built only when there is work)."""
 
-    gpus = tf.config.list_logical_devices("GPU")
-    return gpus[0].name if gpus else "CPU"
+    name: str
+    input_size: int
+    config: dict
+    engine: Callable[[], Engine]
+
+
+def cached_feature_model(backbone: str, weights, taps, pooling: str, image_size: Optional[int], precision: str,
+                         engine: str) -> Optional[FeatureModel]:
+    """The feature model from the engine cache, when a check of its CPU engine at this (resolved)
+    precision recorded there still holds (:mod:`featcache.engine_cache`): no TensorFlow, no
+    Keras model. None otherwise."""
+    name = choose_engine(engine, precision)
+    if name not in CPU_ENGINES:
+        return None
+    exported = lookup(_request(backbone, weights, taps, pooling, image_size))
+    if exported is None or exported.check(name, precision) is None:
+        return None
+    return FeatureModel(exported.name, exported.input_size, exported.config,
+                        lambda: cached_engine(exported, engine, precision))
+
+
+def prepare_feature_model(backbone: str, weights, taps, pooling: str, image_size: Optional[int], precision: str,
+                          engine: str) -> FeatureModel:
+    """:func:`cached_feature_model` when there is one, else the feature model built with Keras."""
+    cached = cached_feature_model(backbone, weights, taps, pooling, image_size, precision, engine)
+    if cached is not None:
+        return cached
+    extractor = load_extractor(backbone, weights, taps, pooling, image_size, precision)
+    return FeatureModel(extractor.name, extractor.input_size, extractor.config(),
+                        lambda: build_engine(extractor, engine, precision))
+
+
+def _request(backbone: str, weights, taps, pooling: str, image_size: Optional[int]) -> Request:
+    from .backbones import Tap, get_spec, resolve_weights
+
+    spec = get_spec(backbone)
+    _, source = resolve_weights(spec, weights)
+    names = tuple(str(Tap.parse(tap)) for tap in (taps or ("last",)))
+    return Request(spec.name, source, names, pooling, int(image_size or spec.input_size))
 
 
 def extract(
@@ -143,11 +179,15 @@ def extract(
     horizontally flipped view; ``crops`` (fractions, e.g. ``(0.9, 0.8)``) add centre-crop
     views (and their mirror images with ``flip``): see :mod:`featcache.views`. Views
     already cached are not extracted again. ``on_error="skip"`` records unreadable images in the
-    cache and goes on; ``"fail"`` stops at the first, naming it. ``precision="mixed"``
-    computes in float16 on a GPU (bfloat16 on a CPU). ``dtype="float16"`` stores the features
+    cache and goes on; ``"fail"`` stops at the first, naming it. ``precision``: ``"float32"``,
+    ``"bf16"`` (OpenVINO's bfloat16 inference, on processors with bfloat16 units), ``"mixed"``
+    (TensorFlow: float16 on a GPU, bfloat16 on a CPU) or ``"auto"`` (bf16 where it runs, else
+    float32); see :mod:`featcache.engines`. ``dtype="float16"`` stores the features
     in half precision (half the disk; a group of its own, as the values differ).
     ``engine``: ``"auto"`` (TensorFlow on a GPU, ONNX Runtime or OpenVINO on a CPU when
-    installed and agreeing with TensorFlow), or one of :data:`featcache.engines.ENGINES`.
+    installed and agreeing with TensorFlow), or one of :data:`featcache.engines.ENGINES`. A
+    feature model whose CPU engine was checked before is run from its cached export, without
+    TensorFlow (:mod:`featcache.engine_cache`).
     ``shard="K/N"`` (or ``(K, N)``) extracts only the K-th of N contiguous blocks of records
     into a cache of its own, for :func:`featcache.merge` (see :mod:`featcache.store.shards`).
     ``group_by`` stores a group id per record (:mod:`featcache.record_groups`: a CSV column, a
@@ -155,13 +195,12 @@ def extract(
     """
     if on_error not in ON_ERROR:
         raise UsageError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
-    if precision not in PRECISIONS:
-        raise UsageError(f"precision must be 'float32' or 'mixed', got {precision!r}")
     if dtype not in DTYPES:
         raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, got {batch_size}")
-    choose_engine(engine, precision)  # a bad name fails before any work
+    precision = resolve_precision(precision, engine)  # a bad name, or bf16 where it cannot run, fails before any work
+    choose_engine(engine, precision)
     wanted = view_names(flip, crops)
     shard = parse_shard(shard)
     dataset = data if isinstance(data, Dataset) else open_dataset(data, layout)
@@ -172,28 +211,29 @@ def extract(
         records = _records(dataset)
         check_dataset(cache, records.fingerprint)
         check_target(cache, shard)
-        extractor = load_extractor(backbone, weights, taps, pooling, image_size, precision)
-        config = with_dtype({**extractor.config(), "precision": precision}, dtype)
+        model = prepare_feature_model(backbone, weights, taps, pooling, image_size, precision, engine)
+        config = with_dtype({**model.config, "precision": precision}, dtype)
         key = group_key(config)
         views = tuple(v for v in wanted if not has_view(cache, key, v))
-        result = ExtractResult(path=cache, group=key, views=views, device=_device())
+        result = ExtractResult(path=cache, group=key, views=views)
         if not views:
             if grouping is not None:
                 result.grouped = store_groups(cache, *grouping)
             return result
         check_writable(cache)  # a format 1 cache is read as it is, and written only once upgraded
         tidy(cache)
-        runner = build_engine(extractor, engine, precision)
-        result.engine = runner.name
+        runner = model.engine()
+        result.engine, result.device = runner.name, runner.device
         partial = PartialWriter(cache, key, config, records.fingerprint, views, len(dataset), rows)
         try:
-            _run(extractor, runner, dataset, partial, result, batch_size, on_error, progress)
+            _run(model, runner, dataset, partial, result, batch_size, on_error, progress)
         finally:
             partial.close()
-        from .pipeline import PIXELS  # TensorFlow is loaded by now (the extractor is built)
+        from .pipeline import DECODER, PIXELS
 
         stats = {"seconds": result.seconds, "images_per_second": result.images_per_second,
-                 "device": result.device, "batch_size": batch_size, "pixels": PIXELS.name, **runner.record(),
+                 "device": result.device, "batch_size": batch_size, "pixels": PIXELS, "decoder": DECODER,
+                 **runner.record(),
                  "created": now(),
                  **shard_attrs(shard, len(dataset))}
         commit_extraction(cache, key, _group_attrs(config), records, stats)
@@ -207,17 +247,18 @@ def load_extractor(backbone: str, weights, taps, pooling: str, image_size: Optio
     import keras
 
     from .backbones import load_backbone
+    from .engines import has_gpu
 
     previous = keras.config.dtype_policy()
     if precision == "mixed":
-        keras.config.set_dtype_policy("mixed_float16" if _device() != "CPU" else "mixed_bfloat16")
+        keras.config.set_dtype_policy("mixed_float16" if has_gpu() else "mixed_bfloat16")
     try:
         return load_backbone(backbone, weights, taps=taps, pooling=pooling, input_size=image_size)
     finally:
         keras.config.set_dtype_policy(previous)
 
 
-def _run(extractor, engine: Engine, dataset: Dataset, partial: PartialWriter, result: ExtractResult, batch_size: int,
+def _run(model: FeatureModel, engine: Engine, dataset: Dataset, partial: PartialWriter, result: ExtractResult, batch_size: int,
          on_error: str, progress: bool) -> None:
     """Feed every record of the partial file's rows, from its checkpoint on, through the model."""
     from .pipeline import decode_error, image_batches
@@ -239,13 +280,11 @@ def _run(extractor, engine: Engine, dataset: Dataset, partial: PartialWriter, re
     began = time.perf_counter()
     last_checkpoint = began
     next_record = start
-    # nothing left (a resumed partial file that was complete): no batches, as tf.data cannot type an empty list
-    batches = (image_batches(paths[start:stop], range(start, stop), extractor.input_size, batch_size, crops=crops)
-               if start < stop else ())
-    with progress_bar(progress, len(rows), start - rows.start, extractor.name) as advance:
+    batches = image_batches(paths[start:stop], range(start, stop), model.input_size, batch_size, crops=crops)
+    with progress_bar(progress, len(rows), start - rows.start, model.name) as advance:
         for batch in batches:
-            indices, pixels = batch[0].numpy(), np.from_dlpack(batch[1])  # no copy of the pixels
-            cropped = np.from_dlpack(batch[2]) if crops else None
+            indices, pixels = batch[0], batch[1]
+            cropped = batch[2] if crops else None
             record_failures(next_record, int(indices[-1]) + 1, indices)
             for view in partial.views:
                 partial.write(view, indices, engine.run(view_pixels(view, pixels, cropped, crops)))

@@ -10,6 +10,7 @@ cached features. Images stream through in batches: memory does not grow with the
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence, Union
 
@@ -51,6 +52,19 @@ def feature_model(source: Source, weights: Optional[Mapping[str, str]] = None):
     return extractor
 
 
+def runnable_precision(source: Source) -> str:
+    """The precision to compute a source's features in here: its own, except bf16 on a processor
+    without bfloat16 units, which computes float32 (the features differ by bfloat16's rounding,
+    which the model's heads absorb) and says so, rather than refusing a trained model."""
+    from .engines import bf16_supported
+
+    if source.precision == "bf16" and not bf16_supported():
+        warnings.warn(f"{source.key} was extracted in bf16 and this processor has no bfloat16 units; its features "
+                      "are computed in float32 here", RuntimeWarning, stacklevel=3)
+        return "float32"
+    return source.precision
+
+
 def _recorded_weights(source: Source, pretrained_name: str) -> Optional[str]:
     """What to build a source with, from the weights its cache group recorded: None for random
     weights (drawn with a fixed seed), "pretrained" for the backbone's own, else the file's path."""
@@ -85,7 +99,8 @@ class FeatureRunner:
         from .engines import build_engine
 
         if engine not in self._engines:
-            self._engines[engine] = {source.key: build_engine(self.extractors[source.key], engine, source.precision)
+            self._engines[engine] = {source.key: build_engine(self.extractors[source.key], engine,
+                                                              runnable_precision(source))
                                      for source in self.sources}
         return self._engines[engine]
 
@@ -96,8 +111,8 @@ class FeatureRunner:
         out = {}
         for source in self.sources:
             whole, cropped = self.slots[source.key]
-            pixels = np.from_dlpack(batch[whole])
-            crop_pixels = np.from_dlpack(batch[cropped]) if cropped is not None else None
+            pixels = batch[whole]
+            crop_pixels = batch[cropped] if cropped is not None else None
             run = engines[source.key].run
             out[source.key] = source.average([run(view_pixels(view, pixels, crop_pixels, source.crops))
                                               for view in source.views])
@@ -151,7 +166,7 @@ def file_features(runner: FeatureRunner, files: Sequence[str], *, batch_size: in
 
     with progress_bar(progress, len(files), 0, "predict") as advance:
         for batch in input_batches(files, range(len(files)), runner.inputs, batch_size):
-            indices = batch[0].numpy()
+            indices = batch[0]
             stop = int(indices[-1]) + 1
             yield indices, runner.features(batch, engines), unreadable(stop, set(indices.tolist()))
             advance(stop - next_index)

@@ -96,6 +96,7 @@ def prepare(
     *,
     weights: Optional[Mapping[str, str]] = None,
     dtype: str = "float32",
+    precision: str = "float32",
     progress: bool = False,
     group_by: Optional[str] = None,
 ) -> list[str]:
@@ -103,8 +104,9 @@ def prepare(
     views when the recipe averages them) and add landmarks if asked; returns the group keys
     in order. Every backbone is built first, so missing weights fail before any extraction.
     ``weights``: backbone name -> weights (default each backbone's pretrained ones); ``dtype``:
-    how the features are stored, ``group_by`` the records' groups (``featcache.extract``; a
-    ``group_by`` that misses a record fails before any extraction)."""
+    how the features are stored, ``precision`` how they are computed, ``group_by`` the records'
+    groups (all as in ``featcache.extract``; a ``group_by`` that misses a record fails before any
+    extraction)."""
     from .backbones import load_backbone
     from .extraction import extract
     from .landmarks import add_landmark_group
@@ -116,7 +118,7 @@ def prepare(
     for part in recipe.extractions:
         result = extract(data, part.backbone, cache, weights=chosen[part.backbone],
                          taps=list(part.taps), image_size=part.image_size, flip=recipe.view == "mean",
-                         crops=part.crops if recipe.view == "mean" else (), dtype=dtype,
+                         crops=part.crops if recipe.view == "mean" else (), dtype=dtype, precision=precision,
                          progress=progress, group_by=group_by)
         keys.append(result.group)
     if recipe.landmarks:
@@ -140,13 +142,15 @@ def run_recipe(
     weights: Optional[Mapping[str, str]] = None,
     split: str = "default",
     seed: int = 0,
+    precision: str = "float32",
     progress: bool = False,
     group_by: Optional[str] = None,
 ) -> list[dict]:
     """Prepare, combine, fit the recipe's heads on the split's training parts, score the test
     part, and write ``<out>/recipe.{md,json}``, the CSV tables and the model ``<out>/model``.
     ``group_by`` keeps each person or video on one side of the split (``col:NAME`` reads the
-    CSV manifest ``data``); without groups the leakage check runs first.
+    CSV manifest ``data``); without groups the leakage check runs first. ``precision``: that of
+    the extraction (``"bf16"`` or ``"auto"``: see :func:`featcache.extract`).
     Returns the results of :func:`featcache.experiment.run_head`."""
     from .experiment import run_head, scoring_split
     from .model import Model
@@ -156,7 +160,7 @@ def run_recipe(
     out = Path(out)
     cache = Path(cache) if cache is not None else out / "features.h5"
     out.mkdir(parents=True, exist_ok=True)
-    keys = prepare(data, cache, recipe, weights=weights, progress=progress, group_by=group_by)
+    keys = prepare(data, cache, recipe, weights=weights, precision=precision, progress=progress, group_by=group_by)
     features = recipe_features(cache, keys, recipe)
     parts = scoring_split(cache, split, features)
     results = []

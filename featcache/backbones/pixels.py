@@ -24,18 +24,24 @@ cache group.
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
 
 from ..errors import WeightsError
 from .registry import BuilderWeights, register
 
+if TYPE_CHECKING:
+    import keras
+
 DEFAULT_SIZE = 48
 _COMMON = dict(input_size=DEFAULT_SIZE, pretrained="none", offline=True, min_input_size=8,
-               weights_source="the pixels themselves, nothing to download")
+               weights_source="the pixels themselves, nothing to download",
+               pretrained_files=tuple)  # no weights: no files (tuple() is ())
 
 
 def _pixels_network(input_shape: tuple[int, int, int], offset: float, scale: float, name: str) -> keras.Model:
     """Preprocessed image -> ``image * scale + offset`` in [0, 1] -> a 1 x 1 map of every value."""
+    import keras
+
     image = keras.Input(input_shape, name="image")
     unit = keras.layers.Rescaling(scale, offset=offset, name="unit_range")(image)
     flat = keras.layers.Reshape((1, 1, input_shape[0] * input_shape[1] * input_shape[2]), name="flat")(unit)

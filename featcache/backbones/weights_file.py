@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Union
-
-import keras
+from typing import TYPE_CHECKING, Union
 
 from featcache.errors import WeightsError
+
+if TYPE_CHECKING:
+    import keras
 
 
 def load_weights_strictly(model: keras.Model, path: Union[str, Path], backbone: str) -> None:

@@ -7,11 +7,13 @@ from typer.testing import CliRunner
 import featcache
 from featcache import engines
 from featcache.cli import app
-from featcache.engines import AGREEMENT, Engine, EngineError, build_engine, choose_engine, export_onnx, probe_pixels
+from featcache.engine_cache import export_onnx, export_path
+from featcache.engines import Engine, EngineError, build_engine, choose_engine, probe_pixels
 from featcache.pipeline import image_batches
 from imagegen import make_affectnet_tree
 
 EXPORTED = ["onnxruntime", "openvino"]
+AGREEMENT = engines.AGREEMENT["float32"]
 # One parameterised table of feature models (random weights, small inputs): a depthwise
 # ImageNet family, EfficientNet-Lite (our own builder), grid taps, and the face model.
 MODELS = [
@@ -62,7 +64,7 @@ def test_export_is_cached_and_reused(extractors, monkeypatch):
     monkeypatch.setattr(type(extractor.model), "export", lambda *a, **k: pytest.fail("exported twice"))
     assert export_onnx(extractor) == path and path.stat().st_mtime_ns == stamp
     other = featcache.load_backbone("mobilenet_v2", weights=None, input_size=128)
-    assert engines.export_path(other) != path  # another configuration, another file
+    assert export_path(other) != path  # another configuration, another file
     assert not list(path.parent.glob("*.tmp"))
 
 
@@ -77,6 +79,7 @@ def test_auto_chooses_tensorflow_for_mixed_precision_and_rejects_unknown_names()
 @pytest.mark.parametrize("avx512, first", [(True, "openvino"), (False, "onnxruntime")])
 def test_auto_prefers_the_cpu_engine_measured_fastest_on_this_kind_of_processor(monkeypatch, avx512, first):
     monkeypatch.setattr(engines, "_has_avx512", lambda: avx512)
+    monkeypatch.setattr(engines, "has_gpu", lambda: False)
     assert choose_engine("auto") == first
     monkeypatch.setattr(engines, "_installed", lambda name: name != first)
     assert choose_engine("auto") == ({"openvino", "onnxruntime"} - {first}).pop()  # the other one, if only it
@@ -85,12 +88,13 @@ def test_auto_prefers_the_cpu_engine_measured_fastest_on_this_kind_of_processor(
 def test_a_disagreeing_engine_is_refused_when_named_and_replaced_under_auto(extractors, monkeypatch):
     extractor = extractors[0]
 
-    def off_by_a_thousandth(onnx_file):
+    def off_by_a_thousandth(name, onnx_file, precision="float32"):
         good = engines.onnxruntime_engine(onnx_file)
         return Engine("onnxruntime", good.version, lambda pixels: good.run(pixels) * 1.001)
 
-    monkeypatch.setitem(engines._EXPORTED, "onnxruntime", off_by_a_thousandth)
-    with pytest.raises(EngineError, match=r"onnxruntime features differ from tensorflow's by 0.001.*--engine tensorflow"):
+    monkeypatch.setattr(engines, "exported_engine", off_by_a_thousandth)
+    with pytest.raises(EngineError, match=r"onnxruntime float32 features differ from tensorflow's float32 by 0.001"
+                                          r".*--engine tensorflow"):
         build_engine(extractor, "onnxruntime")
     monkeypatch.setattr(engines, "choose_engine", lambda engine, precision: "onnxruntime")
     with pytest.warns(RuntimeWarning, match="using tensorflow instead"):
@@ -100,7 +104,7 @@ def test_a_disagreeing_engine_is_refused_when_named_and_replaced_under_auto(extr
 
 
 def test_missing_engine_and_mixed_precision_give_clear_errors(extractors, monkeypatch):
-    with pytest.raises(EngineError, match=r"--engine openvino runs float32 only"):
+    with pytest.raises(EngineError, match=r"--engine openvino does not run --precision mixed"):
         build_engine(extractors[0], "openvino", precision="mixed")
     monkeypatch.setattr(engines, "_installed", lambda name: False)
     with pytest.raises(EngineError, match=r'not installed; pip install "featcache\[openvino\]"'):
@@ -149,15 +153,18 @@ def test_cli_engine_flag(faces, tmp_path):
                                 "none", "--out", str(tmp_path / "m.h5"), "--engine", "onnxruntime", "--precision",
                                 "mixed", "--no-progress"])
     assert mixed.exit_code == 2
-    assert mixed.output.strip().endswith("--engine onnxruntime runs float32 only; use --precision float32 or "
-                                         "--engine tensorflow")
+    assert mixed.output.strip().endswith("--engine onnxruntime does not run --precision mixed; use --engine "
+                                         "tensorflow, or --precision bf16 on OpenVINO")
 
 
-def test_pipeline_runs_without_the_autotuner(faces):
-    """tf.data's autotuner halved whole-pipeline speed on 2 cores in some runs; it stays off."""
-    batches = image_batches([str(faces.root / p) for p in faces.paths], range(len(faces.paths)), 64, 8)
-    assert batches.options().autotune.enabled is False
-    assert batches.options().deterministic is True
+def test_pipeline_batches_are_numpy_arrays_the_engines_take(faces, extractors):
+    """The pipeline hands over plain numpy batches (no TensorFlow tensors), every readable face once."""
+    paths = [str(faces.root / p) for p in faces.paths]
+    batches = list(image_batches(paths, range(len(paths)), 64, 8))
+    assert all(isinstance(part, np.ndarray) for batch in batches for part in batch)
+    assert sum(len(batch[0]) for batch in batches) == faces.n_readable
+    engine = build_engine(extractors[3], "onnxruntime")  # fer_minixception: 64 px
+    assert engine.run(batches[0][1]).shape[0] == len(batches[0][0])
 
 
 @pytest.mark.parametrize("threads, pinned", [("", True), ("2", True), ("1", False)])
