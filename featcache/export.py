@@ -2,7 +2,7 @@
 valence/arousal, for deployment where featcache is not installed.
 
 Inside the network, for each feature source: its views cut and resized as
-:mod:`featcache.pipeline` does it (a centre crop of ``round(fraction x side)`` pixels, the
+:mod:`featcache.images` does it (a centre crop of ``round(fraction x side)`` pixels, the
 antialiased bilinear resize of ``tf.image.resize(antialias=True)`` rebuilt from basic
 operations bit for bit (:func:`resize_axis`), rounded to whole pixel levels, mirrored for the
 ``-flip`` views), run through the source's feature model as one batch and averaged; then

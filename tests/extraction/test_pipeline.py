@@ -19,7 +19,8 @@ import tensorflow as tf
 from PIL import Image
 
 from featcache import pipeline
-from featcache.pipeline import array_batches, decode, decode_error, image_batches, input_batches, resize
+from featcache.images import DecodeError, decode, read_image, resize
+from featcache.pipeline import array_batches, decode_error, image_batches, input_batches
 from imagegen import draw, encode
 
 SIZES = [(1, 1), (7, 13), (16, 16), (33, 45), (37, 50), (101, 77)]  # (height, width)
@@ -143,8 +144,8 @@ def test_unreadable_files_are_skipped_in_order_and_decode_error_says_why(tmp_pat
 
 def test_batches_are_in_order_whatever_order_the_threads_finish_in(pngs, monkeypatch):
     paths, images = pngs
-    read = pipeline._read
-    monkeypatch.setattr(pipeline, "_read", lambda path: time.sleep(0.05 * (path[-5] == "0")) or read(path))
+    read = read_image
+    monkeypatch.setattr(pipeline, "read_image", lambda path: time.sleep(0.05 * (path[-5] == "0")) or read(path))
     for threads in (1, 4):
         indices, pixels = [np.concatenate(part) for part in zip(*image_batches(paths * 3, range(15), 48, 4,
                                                                                parallel_calls=threads))]
@@ -198,8 +199,8 @@ def test_a_consumer_stopping_early_leaves_no_thread_or_file_open(pngs):
 
 def test_decoding_stays_a_batch_ahead_of_the_consumer(pngs, monkeypatch):
     paths, _ = pngs
-    read, decoded = pipeline._read, []
-    monkeypatch.setattr(pipeline, "_read", lambda path: decoded.append(path) or read(path))
+    read, decoded = read_image, []
+    monkeypatch.setattr(pipeline, "read_image", lambda path: decoded.append(path) or read(path))
     batches = iter(image_batches(paths * 20, range(100), 32, 4, parallel_calls=2))
     next(batches)
     time.sleep(0.2)
@@ -278,7 +279,7 @@ def test_damaged_jpegs_decode_as_in_tensorflow_and_truncated_ones_fail_as_there(
     for data in (whole[:middle], whole[:-2], whole[:3], whole[:20]):
         with pytest.raises(tf.errors.InvalidArgumentError):
             tf_decode(data)
-        with pytest.raises(pipeline.DecodeError, match="^Invalid JPEG data"):
+        with pytest.raises(DecodeError, match="^Invalid JPEG data"):
             decode(data)
 
 
