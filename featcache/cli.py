@@ -540,7 +540,8 @@ def format_info(summary: dict) -> str:
                       if details["file"] else "")
             lines.append(f"  {view}: features {' x '.join(map(str, details['shape']))} {details['dtype']}{stored}, "
                          f"{len(details['failed'])} unreadable, {details['seconds']:.1f} s, "
-                         f"{details.get('engine', 'tensorflow')} on {details['device']}")
+                         f"{details.get('engine', 'tensorflow')} on {details['device']}, decoded by "
+                         f"{details.get('decoder', 'tf.data')}")
             for failure in details["failed"]:
                 lines.append(f"    unreadable: {failure['path']}: {failure['reason']}")
     return "\n".join(lines)

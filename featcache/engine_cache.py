@@ -31,6 +31,7 @@ from .errors import FeatcacheError
 from .files import atomic_file
 
 _BUILD_LIBRARIES = ("keras", "tensorflow", "tf2onnx")  # what an export's graph and weights depend on
+EXPORT_FORMAT = 2  # 2: graph inputs that no node reads are removed (ONNX Runtime demands a value for each)
 
 
 class ExportError(FeatcacheError, RuntimeError):
@@ -61,7 +62,8 @@ def _digest(identity: dict) -> str:
 
 def export_path(extractor) -> Path:
     """Where the ONNX export of this feature model is cached (keyed by its config and versions)."""
-    identity = {**extractor.config(), **{name: library_version(name) for name in _BUILD_LIBRARIES}}
+    identity = {**extractor.config(), **{name: library_version(name) for name in _BUILD_LIBRARIES},
+                "export_format": EXPORT_FORMAT}
     return exports_dir() / f"{extractor.name}-{_digest(identity)}.onnx"
 
 
@@ -79,10 +81,41 @@ def export_onnx(extractor) -> Path:
         with atomic_file(path) as temporary, warnings.catch_warnings():  # never a truncated model
             warnings.simplefilter("ignore")  # tf2onnx's own FutureWarnings under numpy 2
             model.export(str(temporary), format="onnx", verbose=False)
+            drop_unread_inputs(temporary)
     except Exception as error:
         raise ExportError(f"could not export {extractor.name} to ONNX ({type(error).__name__}: {error}); "
                           "use --engine tensorflow") from error
     return path
+
+
+def drop_unread_inputs(path: Path) -> list[str]:
+    """Remove the graph inputs of an ONNX file that no node reads (the export of a Keras
+    ``Normalization`` layer leaves two), rewriting it only if there are any; their names."""
+    import onnx
+
+    model = onnx.load(str(path))
+    read = {output.name for output in model.graph.output} | set(_names_read(model.graph))
+    unread = [entry for entry in model.graph.input if entry.name not in read]
+    for entry in unread:
+        model.graph.input.remove(entry)
+    if unread:
+        onnx.save(model, str(path))
+    return [entry.name for entry in unread]
+
+
+def _names_read(graph) -> list[str]:
+    """Every name the nodes of ``graph`` read, those of subgraphs (If, Loop, Scan bodies) included."""
+    import onnx
+
+    names = []
+    for node in graph.node:
+        names += list(node.input)
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                names += _names_read(attribute.g)
+            elif attribute.type == onnx.AttributeProto.GRAPHS:
+                names += [name for body in attribute.graphs for name in _names_read(body)]
+    return names
 
 
 @dataclass(frozen=True)

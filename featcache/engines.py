@@ -209,12 +209,14 @@ def cached_engine(exported: engine_cache.Exported, engine: str = "auto", precisi
 
 
 def exported_engine(name: str, onnx: Path, precision: str = "float32") -> Engine:
-    """A CPU engine on an ONNX file, unchecked."""
-    if name == "openvino":
-        return openvino_engine(onnx, precision)
-    if precision != "float32":
+    """A CPU engine on an ONNX file, unchecked; an :class:`EngineError` if the library cannot load it."""
+    if precision != "float32" and name != "openvino":
         raise EngineError(f"--engine {name} runs float32 only")
-    return onnxruntime_engine(onnx)
+    try:
+        return openvino_engine(onnx, precision) if name == "openvino" else onnxruntime_engine(onnx)
+    except Exception as error:  # the library's own errors, whatever their class
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise EngineError(f"{name} cannot load {onnx.name} ({reason}); use --engine tensorflow") from error
 
 
 def tensorflow_engine(model) -> Engine:
@@ -275,7 +277,12 @@ def checked(candidate: Engine, model, size: int, precision: str = "float32") -> 
     least :data:`BF16_CORRELATION`)."""
     probe = probe_pixels(size)
     reference = np.asarray(model(probe, training=False), dtype=np.float64)
-    features = candidate.run(probe)
+    try:
+        features = candidate.run(probe)
+    except Exception as error:  # the library's own errors, whatever their class
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise EngineError(f"{candidate.name} cannot run the exported model ({reason}); use --engine tensorflow") \
+            from error
     deviation, bound = relative_deviation(features, reference), AGREEMENT[precision]
     if not deviation <= bound:
         raise EngineError(f"{candidate.name} {precision} features differ from tensorflow's float32 by {deviation:.2g} "

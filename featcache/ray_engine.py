@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
 from .datasets import Dataset, open_dataset
-from .engines import EngineError
+from .engines import EngineError, resolve_precision
 from .errors import UsageError
 from .extraction import ExtractResult, default_cache_path
 from .record_groups import dataset_groups, store_groups
@@ -54,11 +54,14 @@ def extract_on_ray(
     cluster's GPUs, else its nodes; ``address`` (e.g. ``ray://head:10001`` or ``auto``) joins
     a running cluster, None starts Ray on this machine (an already initialised Ray is reused).
     ``out`` may exist only as the merge of a previous run with the same ``workers``; then
-    only what is missing is extracted and it is merged again. The result's ``seconds`` is the
+    only what is missing is extracted and it is merged again. ``precision="auto"`` is resolved
+    on this machine, so that every worker computes the same one. The result's ``seconds`` is the
     wall time from starting the workers to the merged file, excluding Ray's own start.
     """
     if "shard" in options:
         raise UsageError("extract_on_ray makes one shard per worker itself; drop shard=")
+    if options.get("precision") == "auto":  # every shard of one group computes one precision: decided here
+        options = {**options, "precision": resolve_precision("auto", options.get("engine", "auto"))}
     ray = _import_ray()
     dataset = data if isinstance(data, Dataset) else open_dataset(data, options.get("layout", "auto"))
     source = data if isinstance(data, Dataset) else str(Path(data).resolve())

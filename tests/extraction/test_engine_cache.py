@@ -165,3 +165,22 @@ def test_extraction_with_a_cached_engine_imports_no_tensorflow(faces, tmp_path, 
     assert done.stdout.strip().splitlines()[-1] == "[]"
     made = featcache.load(tmp_path / "cold.h5", "mobilenet_v2", view="flip").features
     assert made.shape == (faces.n_readable, 1280) and np.isfinite(made).all()
+
+
+def test_graph_inputs_no_node_reads_are_dropped_and_the_rest_kept(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    value = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, [1])  # noqa: E731
+    branch = lambda name: helper.make_graph([helper.make_node("Identity", ["outer"], [name])], name, [],  # noqa: E731
+                                            [value(name)])
+    nodes = [helper.make_node("Relu", ["x"], ["y"]),
+             helper.make_node("If", ["flag"], ["z"], then_branch=branch("a"), else_branch=branch("b"))]
+    inputs = [value("x"), value("unread"), value("outer"), helper.make_tensor_value_info("flag", TensorProto.BOOL, [])]
+    graph = helper.make_graph(nodes, "g", inputs, [value("y"), value("z")])
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert engine_cache.drop_unread_inputs(path) == ["unread"]
+    assert [entry.name for entry in onnx.load(str(path)).graph.input] == ["x", "outer", "flag"]  # read in a branch
+    stamp = path.stat().st_mtime_ns
+    assert engine_cache.drop_unread_inputs(path) == [] and path.stat().st_mtime_ns == stamp  # not rewritten

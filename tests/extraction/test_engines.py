@@ -21,6 +21,7 @@ MODELS = [
     ("efficientnet_lite0", {"input_size": 96}),
     ("mobilenet_v2", {"input_size": 96, "taps": ["block_6_expand_relu:2", "last"], "pooling": "max"}),
     ("fer_minixception", {}),
+    ("efficientnet_b0", {"input_size": 64}),  # its Normalization layer leaves unread inputs in the export
 ]
 
 
@@ -103,6 +104,23 @@ def test_a_disagreeing_engine_is_refused_when_named_and_replaced_under_auto(extr
     np.testing.assert_allclose(fallback.run(probe_pixels(96)), extractor(probe_pixels(96)), rtol=1e-5, atol=1e-6)
 
 
+def test_an_engine_that_fails_to_run_is_refused_when_named_and_replaced_under_auto(extractors, monkeypatch):
+    extractor = extractors[0]
+
+    def broken(name, onnx_file, precision="float32"):
+        def run(pixels):
+            raise ValueError("Required inputs (['x:0']) are missing")
+        return Engine(name, "1.0", run)
+
+    monkeypatch.setattr(engines, "exported_engine", broken)
+    with pytest.raises(EngineError, match=r"^onnxruntime cannot run the exported model \(Required inputs \(\['x:0'\]\) "
+                                          r"are missing\); use --engine tensorflow$"):
+        build_engine(extractor, "onnxruntime")
+    monkeypatch.setattr(engines, "choose_engine", lambda engine, precision: "onnxruntime")
+    with pytest.warns(RuntimeWarning, match="cannot run the exported model.*using tensorflow instead"):
+        assert build_engine(extractor, "auto").name == "tensorflow"
+
+
 def test_missing_engine_and_mixed_precision_give_clear_errors(extractors, monkeypatch):
     with pytest.raises(EngineError, match=r"--engine openvino does not run --precision mixed"):
         build_engine(extractors[0], "openvino", precision="mixed")
@@ -136,7 +154,7 @@ def test_extract_with_an_exported_engine_equals_tensorflow_and_records_it(faces,
     for view in ("original", "flip"):  # each view records the engine that made it
         stats = summary["groups"][reference.group]["views"][view]
         assert stats["engine"] == engine and 0 < stats["engine_deviation"] <= AGREEMENT and stats["engine_version"]
-        assert stats["pixels"] == "uint8"  # the pipeline's format, recorded with the features
+        assert stats["pixels"] == "uint8" and stats["decoder"] == "simplejpeg+pillow"  # recorded with the features
         assert featcache.info(made["tensorflow"])["groups"][reference.group]["views"][view]["engine"] == "tensorflow"
 
 
@@ -147,6 +165,8 @@ def test_cli_engine_flag(faces, tmp_path):
                                "--weights", "none", "--out", str(out), "--engine", "openvino", "--no-progress"])
     assert done.exit_code == 0, done.output
     assert "openvino on CPU" in done.output
+    shown = runner.invoke(app, ["info", str(out)])
+    assert shown.exit_code == 0 and "openvino on CPU, decoded by simplejpeg+pillow" in shown.output
     wrong = runner.invoke(app, ["extract", "--data", str(faces.root), "--out", str(out), "--engine", "tensorrt"])
     assert wrong.exit_code == 2 and "tensorrt" in wrong.output
     mixed = runner.invoke(app, ["extract", "--data", str(faces.root), "--backbone", "fer_minixception", "--weights",

@@ -105,3 +105,20 @@ def test_engine_threads_follow_featcache_threads(monkeypatch):
     assert engine_threads() == 1
     monkeypatch.delenv("FEATCACHE_THREADS")
     assert engine_threads() >= 1
+
+
+def test_auto_precision_is_decided_once_for_every_worker(faces, tmp_path, monkeypatch):
+    """Shards of one group must compute one precision, whatever each worker's processor has."""
+    from featcache import engines, ray_engine
+
+    monkeypatch.setattr(engines, "bf16_supported", lambda: False)
+    seen = {}
+
+    def stop(ray, source, backbone, shards, options, *rest):
+        seen.update(options)
+        raise RuntimeError("stopped before the workers")
+
+    monkeypatch.setattr(ray_engine, "_run_workers", stop)
+    with pytest.warns(RuntimeWarning, match="precision auto: float32"), pytest.raises(RuntimeError, match="stopped"):
+        extract_on_ray(faces.root, FACE, tmp_path / "x.h5", workers=2, precision="auto", **OPTIONS)
+    assert seen["precision"] == "float32"
