@@ -86,39 +86,34 @@ def test_auto_prefers_the_cpu_engine_measured_fastest_on_this_kind_of_processor(
     assert choose_engine("auto") == ({"openvino", "onnxruntime"} - {first}).pop()  # the other one, if only it
 
 
-def test_a_disagreeing_engine_is_refused_when_named_and_replaced_under_auto(extractors, monkeypatch):
+def _off_by_a_thousandth(name, onnx_file, precision="float32"):
+    good = engines.onnxruntime_engine(onnx_file)
+    return Engine("onnxruntime", good.version, lambda pixels: good.run(pixels) * 1.001)
+
+
+def _failing(name, onnx_file, precision="float32"):
+    def run(pixels):
+        raise ValueError("Required inputs (['x:0']) are missing")
+    return Engine(name, "1.0", run)
+
+
+@pytest.mark.parametrize("candidate, refusal", [
+    (_off_by_a_thousandth, r"^onnxruntime float32 features differ from tensorflow's float32 by 0.001 .*--engine "
+                           r"tensorflow$"),
+    (_failing, r"^onnxruntime cannot run the exported model \(Required inputs \(\['x:0'\]\) are missing\); use "
+               r"--engine tensorflow$"),
+], ids=["disagrees", "fails"])
+def test_an_engine_that_disagrees_or_fails_is_refused_when_named_and_replaced_under_auto(
+        extractors, monkeypatch, candidate, refusal):
     extractor = extractors[0]
-
-    def off_by_a_thousandth(name, onnx_file, precision="float32"):
-        good = engines.onnxruntime_engine(onnx_file)
-        return Engine("onnxruntime", good.version, lambda pixels: good.run(pixels) * 1.001)
-
-    monkeypatch.setattr(engines, "exported_engine", off_by_a_thousandth)
-    with pytest.raises(EngineError, match=r"onnxruntime float32 features differ from tensorflow's float32 by 0.001"
-                                          r".*--engine tensorflow"):
+    monkeypatch.setattr(engines, "exported_engine", candidate)
+    with pytest.raises(EngineError, match=refusal):
         build_engine(extractor, "onnxruntime")
     monkeypatch.setattr(engines, "choose_engine", lambda engine, precision: "onnxruntime")
     with pytest.warns(RuntimeWarning, match="using tensorflow instead"):
         fallback = build_engine(extractor, "auto")
     assert fallback.name == "tensorflow"
     np.testing.assert_allclose(fallback.run(probe_pixels(96)), extractor(probe_pixels(96)), rtol=1e-5, atol=1e-6)
-
-
-def test_an_engine_that_fails_to_run_is_refused_when_named_and_replaced_under_auto(extractors, monkeypatch):
-    extractor = extractors[0]
-
-    def broken(name, onnx_file, precision="float32"):
-        def run(pixels):
-            raise ValueError("Required inputs (['x:0']) are missing")
-        return Engine(name, "1.0", run)
-
-    monkeypatch.setattr(engines, "exported_engine", broken)
-    with pytest.raises(EngineError, match=r"^onnxruntime cannot run the exported model \(Required inputs \(\['x:0'\]\) "
-                                          r"are missing\); use --engine tensorflow$"):
-        build_engine(extractor, "onnxruntime")
-    monkeypatch.setattr(engines, "choose_engine", lambda engine, precision: "onnxruntime")
-    with pytest.warns(RuntimeWarning, match="cannot run the exported model.*using tensorflow instead"):
-        assert build_engine(extractor, "auto").name == "tensorflow"
 
 
 def test_missing_engine_and_mixed_precision_give_clear_errors(extractors, monkeypatch):
