@@ -26,7 +26,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from ._home import featcache_home
+from .backbones import get_spec, weights_fingerprint
 from .errors import FeatcacheError
 from .files import atomic_file
 
@@ -69,14 +72,13 @@ def export_path(extractor) -> Path:
 
 def export_onnx(extractor) -> Path:
     """The feature model as an ONNX file, exported once by Keras and then reused."""
-    from .engines import probe_pixels
-
     path = export_path(extractor)
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     model = extractor.model
-    model(probe_pixels(extractor.input_size, 1), training=False)  # Keras exports only models that were called
+    size = extractor.input_size
+    model(np.zeros((1, size, size, 3), np.float32), training=False)  # Keras exports only models that were called
     try:
         with atomic_file(path) as temporary, warnings.catch_warnings():  # never a truncated model
             warnings.simplefilter("ignore")  # tf2onnx's own FutureWarnings under numpy 2
@@ -139,16 +141,14 @@ class Request:
     def key(self) -> Optional[str]:
         """The manifest key: the request, the weights' files as they are now and the libraries that
         build the model; None when the weights' files cannot be fingerprinted."""
-        from . import __version__
-        from .backbones import get_spec, weights_fingerprint
-
         spec = get_spec(self.backbone)
         asked = "pretrained" if self.weights == spec.pretrained else None if self.weights == "random" else self.weights
         files = weights_fingerprint(spec, asked)
         if files is None:
             return None
         identity = {"backbone": self.backbone, "weights": self.weights, "weights_files": files, "taps": self.taps,
-                    "pooling": self.pooling, "input_size": self.input_size, "featcache": __version__,
+                    "pooling": self.pooling, "input_size": self.input_size,
+                    "featcache": library_version("featcache"),
                     **{name: library_version(name) for name in _BUILD_LIBRARIES}}
         return f"{self.backbone}-{_digest(identity)}"
 
