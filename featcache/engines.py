@@ -195,15 +195,14 @@ def build_engine(extractor, engine: str = "auto", precision: str = "float32") ->
     return engine_ready
 
 
-def cached_engine(exported: engine_cache.Exported, engine: str = "auto", precision: str = "float32"):
-    """The engine for a cached export whose check at this engine and precision still holds, built
-    from its ONNX file alone (no TensorFlow); None when there is no such check."""
+def cached_engine(exported: engine_cache.Exported, engine: str = "auto", precision: str = "float32") -> Engine:
+    """The engine for a cached export, built from its ONNX file alone (no TensorFlow), with the
+    deviation its recorded check measured; an :class:`EngineError` when no check of that engine
+    at that precision still holds (:meth:`featcache.engine_cache.Exported.check`)."""
     name = choose_engine(engine, precision)
-    if name not in CPU_ENGINES or not _installed(name):
-        return None
-    found = exported.check(name, precision)
+    found = exported.check(name, precision) if name in CPU_ENGINES and _installed(name) else None
     if found is None:
-        return None
+        raise EngineError(f"no check of {name} at {precision} is recorded for {exported.onnx.name}")
     ready = exported_engine(name, exported.onnx, precision)
     return Engine(ready.name, ready.version, ready.run, float(found["deviation"]))
 

@@ -184,3 +184,12 @@ def test_graph_inputs_no_node_reads_are_dropped_and_the_rest_kept(tmp_path):
     assert [entry.name for entry in onnx.load(str(path)).graph.input] == ["x", "outer", "flag"]  # read in a branch
     stamp = path.stat().st_mtime_ns
     assert engine_cache.drop_unread_inputs(path) == [] and path.stat().st_mtime_ns == stamp  # not rewritten
+
+
+def test_an_engine_from_the_cache_needs_a_check_that_still_holds(faces, tmp_path, weights_file, monkeypatch):
+    _extract(faces, tmp_path / "checked.h5", weights_file)
+    exported = lookup(extraction._request("mobilenet_v2", weights_file, None, "avg", SIZE))
+    ready = engines.cached_engine(exported, "openvino")
+    assert ready.name == "openvino" and ready.deviation == exported.check("openvino", "float32")["deviation"]
+    with pytest.raises(engines.EngineError, match="no check of onnxruntime at float32 is recorded"):
+        engines.cached_engine(exported, "onnxruntime")
