@@ -22,14 +22,14 @@ import functools
 import importlib.util
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from . import engine_cache
-from .errors import FeatcacheError, UsageError
+from .errors import FeatcacheError, UsageError, one_line
 
 ENGINES = ("auto", "tensorflow", "onnxruntime", "openvino")
 CPU_ENGINES = ("onnxruntime", "openvino")
@@ -203,8 +203,7 @@ def cached_engine(exported: engine_cache.Exported, engine: str = "auto", precisi
     found = exported.check(name, precision) if name in CPU_ENGINES and _installed(name) else None
     if found is None:
         raise EngineError(f"no check of {name} at {precision} is recorded for {exported.onnx.name}")
-    ready = exported_engine(name, exported.onnx, precision)
-    return Engine(ready.name, ready.version, ready.run, float(found["deviation"]))
+    return replace(exported_engine(name, exported.onnx, precision), deviation=float(found["deviation"]))
 
 
 def exported_engine(name: str, onnx: Path, precision: str = "float32") -> Engine:
@@ -214,8 +213,8 @@ def exported_engine(name: str, onnx: Path, precision: str = "float32") -> Engine
     try:
         return openvino_engine(onnx, precision) if name == "openvino" else onnxruntime_engine(onnx)
     except Exception as error:  # the library's own errors, whatever their class
-        reason = " ".join(str(error).split())[:200] or type(error).__name__
-        raise EngineError(f"{name} cannot load {onnx.name} ({reason}); use --engine tensorflow") from error
+        raise EngineError(f"{name} cannot load {onnx.name} ({one_line(error, 200)}); use --engine tensorflow") \
+            from error
 
 
 def tensorflow_engine(model) -> Engine:
@@ -279,17 +278,17 @@ def checked(candidate: Engine, model, size: int, precision: str = "float32") -> 
     try:
         features = candidate.run(probe)
     except Exception as error:  # the library's own errors, whatever their class
-        reason = " ".join(str(error).split())[:200] or type(error).__name__
-        raise EngineError(f"{candidate.name} cannot run the exported model ({reason}); use --engine tensorflow") \
-            from error
+        raise EngineError(f"{candidate.name} cannot run the exported model ({one_line(error, 200)}); use --engine "
+                          "tensorflow") from error
     deviation, bound = relative_deviation(features, reference), AGREEMENT[precision]
     if not deviation <= bound:
         raise EngineError(f"{candidate.name} {precision} features differ from tensorflow's float32 by {deviation:.2g} "
                           f"(relative) on the probe batch, more than {bound:g}; use --engine tensorflow")
-    if precision == "bf16" and not correlation(features, reference) >= BF16_CORRELATION:
-        raise EngineError(f"{candidate.name} bf16 features correlate {correlation(features, reference):.4f} with "
+    agreement = correlation(features, reference) if precision == "bf16" else 1.0
+    if not agreement >= BF16_CORRELATION:
+        raise EngineError(f"{candidate.name} bf16 features correlate {agreement:.4f} with "
                           f"tensorflow's float32 on the probe batch, less than {BF16_CORRELATION}; use --precision float32")
-    return Engine(candidate.name, candidate.version, candidate.run, deviation)
+    return replace(candidate, deviation=deviation)
 
 
 def engine_threads() -> int:

@@ -28,3 +28,8 @@ class CacheLocked(CacheError):
 
 class UsageError(FeatcacheError, ValueError):
     """A value that cannot be used as given: a name, an option, a file's contents."""
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """A library's error as one line of at most ``limit`` characters (its class name if it says nothing)."""
+    return " ".join(str(error).split())[:limit] or type(error).__name__

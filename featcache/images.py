@@ -27,7 +27,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
-from .errors import FeatcacheError
+from .errors import FeatcacheError, one_line
 
 _JPEG = b"\xff\xd8\xff"  # TensorFlow's test for a JPEG
 _FORMATS = ("PNG", "GIF", "BMP", "WEBP", "TIFF")  # what Pillow may open (never a format that runs code)
@@ -86,7 +86,7 @@ def _refused(data: bytes, error: ValueError) -> np.ndarray:
     try:
         return _pillow(data, ("JPEG",))
     except DecodeError:
-        raise DecodeError(f"Invalid JPEG data: {_one_line(error)}") from None
+        raise DecodeError(f"Invalid JPEG data: {one_line(error)}") from None
 
 
 def _header(data: bytes) -> list[tuple[int, bytes]]:
@@ -129,16 +129,12 @@ def _pillow(data: bytes, formats: Sequence[str]) -> np.ndarray:
     except UnidentifiedImageError:
         raise DecodeError(_UNKNOWN) from None
     except Exception as error:  # a decoder may raise anything on a damaged file
-        raise DecodeError(f"Invalid image data: {_one_line(error)}") from None
+        raise DecodeError(f"Invalid image data: {one_line(error)}") from None
     with image:
         try:
             return _rgb(image)
         except Exception as error:
-            raise DecodeError(f"Invalid {image.format} data: {_one_line(error)}") from None
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:300] or type(error).__name__
+            raise DecodeError(f"Invalid {image.format} data: {one_line(error)}") from None
 
 
 def _rgb(image: Image.Image) -> np.ndarray:
@@ -166,7 +162,7 @@ def decode_error(path: str) -> str | None:
     try:
         read_image(path)
     except (OSError, ValueError) as error:
-        return _one_line(error)
+        return one_line(error)
     return None
 
 
