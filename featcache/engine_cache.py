@@ -199,7 +199,12 @@ def manifest_path(key: str) -> Path:
 def lookup(request: Request) -> Optional[Exported]:
     """The manifest answering ``request``, or None (never asked, weights changed, or unreadable)."""
     key = request.key()
-    if key is None or not manifest_path(key).is_file():
+    return None if key is None else _read(key)
+
+
+def _read(key: str) -> Optional[Exported]:
+    """The manifest stored under ``key``, or None (none, or unreadable)."""
+    if not manifest_path(key).is_file():
         return None
     try:
         stored = json.loads(manifest_path(key).read_text())
@@ -227,10 +232,10 @@ def remember_fastest(extractor, precision: str, processor: str, engine: str, ima
 def _update(extractor, onnx: Path, change) -> None:
     """Rewrite the manifest of ``extractor`` with ``change`` applied; what it recorded of another
     ONNX file (or of this file before it changed) is dropped."""
-    key = Request.of(extractor).key()
+    key = Request.of(extractor).key()  # the weights' files walked once
     if key is None:
         return
-    previous = lookup(Request.of(extractor))
+    previous = _read(key)
     same_file = previous is not None and previous.onnx == onnx and previous.onnx_stamp == _stamp(onnx)
     manifest = {"config": extractor.config(), "onnx": onnx.name, "onnx_stamp": _stamp(onnx),
                 "checks": dict(previous.checks) if same_file else {},
