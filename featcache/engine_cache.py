@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Optional
@@ -161,7 +161,8 @@ class Exported:
     config: dict
     onnx: Path
     onnx_stamp: list  # [size, mtime_ns] of the ONNX file when it was checked
-    checks: dict  # "engine/precision" -> {"version": library version, "deviation": ..., "correlation": ...}
+    checks: dict  # "engine/precision" -> {"version": library version, "deviation": ...}
+    fastest: dict = field(default_factory=dict)  # "processor/precision" -> {"engine": ..., "img_s": {...}}
 
     @property
     def name(self) -> str:
@@ -170,6 +171,12 @@ class Exported:
     @property
     def input_size(self) -> int:
         return int(self.config["input_size"])
+
+    def fastest_engine(self, precision: str, processor: str) -> Optional[str]:
+        """The engine that won the race on this processor at this precision, if one was run and
+        the winner's check still holds."""
+        found = self.fastest.get(f"{processor}/{precision}")
+        return found["engine"] if found and self.check(found["engine"], precision) is not None else None
 
     def check(self, engine: str, precision: str) -> Optional[dict]:
         """The recorded check of ``engine`` at ``precision``, if it still holds: made by the engine
@@ -192,27 +199,47 @@ def manifest_path(key: str) -> Path:
 def lookup(request: Request) -> Optional[Exported]:
     """The manifest answering ``request``, or None (never asked, weights changed, or unreadable)."""
     key = request.key()
-    if key is None or not manifest_path(key).is_file():
+    return None if key is None else _read(key)
+
+
+def _read(key: str) -> Optional[Exported]:
+    """The manifest stored under ``key``, or None (none, or unreadable)."""
+    if not manifest_path(key).is_file():
         return None
     try:
         stored = json.loads(manifest_path(key).read_text())
         return Exported(manifest_path(key), stored["config"], exports_dir() / stored["onnx"], stored["onnx_stamp"],
-                        stored["checks"])
+                        stored["checks"], stored.get("fastest", {}))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # a damaged manifest is only a missed shortcut: the model is built again
 
 
 def remember(extractor, onnx: Path, engine: str, precision: str, measured: dict) -> None:
     """Record that ``engine`` at ``precision`` agreed with TensorFlow on ``extractor``'s export."""
-    key = Request.of(extractor).key()
+    _update(extractor, onnx, lambda manifest: manifest["checks"].update(
+        {f"{engine}/{precision}": {"version": library_version(engine), **measured}}))
+
+
+def remember_fastest(extractor, precision: str, processor: str, engine: str, images_per_second: dict) -> None:
+    """Record which engine ran ``extractor``'s export fastest on ``processor`` (its recorded export)."""
+    exported = lookup(Request.of(extractor))
+    if exported is None:
+        return
+    _update(extractor, exported.onnx, lambda manifest: manifest["fastest"].update(
+        {f"{processor}/{precision}": {"engine": engine, "img_s": images_per_second}}))
+
+
+def _update(extractor, onnx: Path, change) -> None:
+    """Rewrite the manifest of ``extractor`` with ``change`` applied; what it recorded of another
+    ONNX file (or of this file before it changed) is dropped."""
+    key = Request.of(extractor).key()  # the weights' files walked once
     if key is None:
         return
-    path = manifest_path(key)
-    previous = lookup(Request.of(extractor))
+    previous = _read(key)
     same_file = previous is not None and previous.onnx == onnx and previous.onnx_stamp == _stamp(onnx)
-    checks = dict(previous.checks) if same_file else {}
-    checks[f"{engine}/{precision}"] = {"version": library_version(engine), **measured}
-    payload = {"config": extractor.config(), "onnx": onnx.name, "onnx_stamp": _stamp(onnx), "checks": checks}
-    with atomic_file(path) as temporary:
-        Path(temporary).write_text(json.dumps(payload, indent=1, sort_keys=True))
-
+    manifest = {"config": extractor.config(), "onnx": onnx.name, "onnx_stamp": _stamp(onnx),
+                "checks": dict(previous.checks) if same_file else {},
+                "fastest": dict(previous.fastest) if same_file else {}}
+    change(manifest)
+    with atomic_file(manifest_path(key)) as temporary:
+        Path(temporary).write_text(json.dumps(manifest, indent=1, sort_keys=True))

@@ -176,23 +176,104 @@ def build_engine(extractor, engine: str = "auto", precision: str = "float32") ->
 
     An explicitly named engine that is missing or disagrees with TensorFlow raises
     :class:`EngineError`; under ``auto`` a float32 engine that disagrees falls back to
-    TensorFlow with a warning (bf16 has no fallback: it would be another precision). A passed
-    check is recorded beside the export (:func:`featcache.engine_cache.remember`).
+    TensorFlow with a warning (bf16 has no fallback: it would be another precision). Under
+    ``auto`` in float32 with both CPU engines installed, both are checked and timed on this
+    processor and the faster runs (:func:`race`). Passed checks, and the race's outcome, are
+    recorded beside the export (:mod:`featcache.engine_cache`).
     """
     name = choose_engine(engine, precision)
     if name == "tensorflow":
         return tensorflow_engine(extractor.model)
+    if raced(engine, precision):
+        exported = engine_cache.lookup(engine_cache.Request.of(extractor))
+        recorded = exported.fastest_engine(precision, processor_id()) if exported is not None else None
+        if recorded is None:  # raced once per model and processor, then the same engine every time
+            return race(extractor, [candidate for candidate in cpu_preference() if _installed(candidate)])
+        name = recorded
     _require(name)
     try:
-        onnx = engine_cache.export_onnx(extractor)
-        engine_ready = checked(exported_engine(name, onnx, precision), extractor.model, extractor.input_size, precision)
-    except (EngineError, engine_cache.ExportError) as error:
+        return _checked_export(extractor, name, precision)
+    except EngineError as error:
         if engine != "auto" or precision != "float32":
-            raise EngineError(str(error)) from error
+            raise
         warnings.warn(f"{error}; using tensorflow instead", RuntimeWarning, stacklevel=2)
         return tensorflow_engine(extractor.model)
-    engine_cache.remember(extractor, onnx, name, precision, {"deviation": engine_ready.deviation})
-    return engine_ready
+
+
+def _checked_export(extractor, name: str, precision: str) -> Engine:
+    """Export (once), load, check against TensorFlow and record the check."""
+    try:
+        onnx = engine_cache.export_onnx(extractor)
+    except engine_cache.ExportError as error:
+        raise EngineError(str(error)) from error
+    ready = checked(exported_engine(name, onnx, precision), extractor.model, extractor.input_size, precision)
+    engine_cache.remember(extractor, onnx, name, precision, {"deviation": ready.deviation})
+    return ready
+
+
+def raced(engine: str, precision: str) -> bool:
+    """Whether ``engine`` at ``precision`` means a race of the CPU engines: ``auto`` in float32 on
+    a CPU with both installed."""
+    return (engine == "auto" and precision == "float32" and choose_engine(engine, precision) in CPU_ENGINES
+            and all(_installed(name) for name in CPU_ENGINES))
+
+
+RACE_IMAGES = 16  # probe images per timed call when the CPU engines race
+RACE_ROUNDS = 3
+
+
+def race(extractor, contenders: list[str]) -> Engine:
+    """The faster of the CPU engines that pass their check, timed here on this model (alternating
+    calls, medians); the ranking differs between processors and models, so it is measured, not
+    assumed, and recorded for this processor (:func:`processor_id`). TensorFlow, with a warning,
+    when none passes."""
+    ready, refusals = {}, []
+    for name in contenders:
+        try:
+            ready[name] = _checked_export(extractor, name, "float32")
+        except EngineError as error:
+            refusals.append(str(error))
+    if not ready:
+        warnings.warn(f"{'; '.join(refusals)}; using tensorflow instead", RuntimeWarning, stacklevel=3)
+        return tensorflow_engine(extractor.model)
+    speeds = throughput(ready, extractor.input_size)
+    fastest = max(speeds, key=speeds.get)
+    engine_cache.remember_fastest(extractor, "float32", processor_id(), fastest, speeds)
+    return ready[fastest]
+
+
+def throughput(ready: dict, size: int) -> dict:
+    """Images per second of each engine on a probe batch: one warm-up call each, then
+    :data:`RACE_ROUNDS` rounds of alternating calls, medians."""
+    import statistics
+    import time
+
+    pixels = np.round(probe_pixels(size, RACE_IMAGES)).astype(np.uint8)  # what the pipeline hands over
+    seconds: dict = {name: [] for name in ready}
+    for name, candidate in ready.items():
+        candidate.run(pixels)
+    for _ in range(RACE_ROUNDS):
+        for name, candidate in ready.items():
+            began = time.perf_counter()
+            candidate.run(pixels)
+            seconds[name].append(time.perf_counter() - began)
+    return {name: RACE_IMAGES / statistics.median(times) for name, times in seconds.items()}
+
+
+@functools.cache
+def processor_id() -> str:
+    """This processor's model name and the vector flags that decide engine speed, as a short
+    digest: a recorded race holds only where it was run (a featcache home may be shared)."""
+    import hashlib
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        model = next((line.partition(":")[2].strip() for line in text.splitlines() if line.startswith("model name")),
+                     "")
+    except OSError:
+        model = ""
+    flags = sorted(flag for flag in _cpu_flags() if flag.startswith(("avx", "amx", "fma", "sse4")))
+    return hashlib.sha256(" ".join([model, *flags]).encode()).hexdigest()[:12]
 
 
 def cached_engine(exported: engine_cache.Exported, engine: str = "auto", precision: str = "float32") -> Engine:
@@ -316,9 +397,12 @@ def onnxruntime_engine(onnx_file: Path) -> Engine:
 def openvino_engine(onnx_file: Path, precision: str = "float32") -> Engine:
     """OpenVINO on the CPU in float32 or bfloat16 (``precision``; asked explicitly, as OpenVINO's
     own default on processors with bfloat16 units is bfloat16), with :func:`engine_threads`
-    threads, pinned to cores only when that is all of them. Compiled models are cached in
+    threads, pinned to cores only when that is all of them. uint8 batches (the pipeline's) go
+    in as they are, converted to float32 inside the compiled graph (exact, and no float32 copy
+    of every batch); other batches as float32. Compiled models are cached in
     :func:`featcache.engine_cache.openvino_cache_dir`."""
     import openvino as ov
+    from openvino.preprocess import PrePostProcessor
 
     core = ov.Core()
     threads = engine_threads()
@@ -327,11 +411,19 @@ def openvino_engine(onnx_file: Path, precision: str = "float32") -> Engine:
     config = {"INFERENCE_PRECISION_HINT": {"float32": "f32", "bf16": "bf16"}[precision],
               "INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": threads >= (os.cpu_count() or 1),
               "CACHE_DIR": str(engine_cache.openvino_cache_dir())}
-    compiled = core.compile_model(str(onnx_file), "CPU", config)
-    request = compiled.create_infer_request()
+    float_model = core.compile_model(str(onnx_file), "CPU", config)
+    byte_input = PrePostProcessor(core.read_model(str(onnx_file)))
+    byte_input.input().tensor().set_element_type(ov.Type.u8)
+    byte_input.input().preprocess().convert_element_type(ov.Type.f32)
+    byte_model = core.compile_model(byte_input.build(), "CPU", config)
+    requests = {np.dtype(np.uint8): (byte_model, byte_model.create_infer_request()),
+                np.dtype(np.float32): (float_model, float_model.create_infer_request())}
 
     def run(pixels: np.ndarray) -> np.ndarray:
-        outputs = request.infer([np.ascontiguousarray(pixels, dtype=np.float32)])
+        pixels = np.asarray(pixels)
+        compiled, request = requests.get(pixels.dtype, requests[np.dtype(np.float32)])
+        outputs = request.infer([np.ascontiguousarray(pixels, dtype=pixels.dtype if pixels.dtype in requests
+                                                      else np.float32)])
         return np.array(outputs[compiled.output(0)], dtype=np.float32)
 
     return Engine("openvino", ov.__version__, run)

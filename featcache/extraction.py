@@ -40,7 +40,8 @@ from .store import (
 )
 from .datasets import Dataset, open_dataset
 from .engine_cache import Request, library_version, lookup
-from .engines import CPU_ENGINES, Engine, build_engine, cached_engine, choose_engine, resolve_precision
+from .engines import (CPU_ENGINES, Engine, build_engine, cached_engine, choose_engine, processor_id, raced,
+                      resolve_precision)
 from .errors import FeatcacheError, UsageError
 from .progress import progress_bar
 from .record_groups import dataset_groups, store_groups
@@ -120,15 +121,18 @@ def cached_feature_model(backbone: str, weights, taps, pooling: str, image_size:
                          engine: str) -> Optional[FeatureModel]:
     """The feature model from the engine cache, when a check of its CPU engine at this (resolved)
     precision recorded there still holds (:mod:`featcache.engine_cache`): no TensorFlow, no
-    Keras model. None otherwise."""
+    Keras model. Under ``auto`` in float32, the engine is the one that won the race on this
+    processor (none run yet: None, so that the model is built and the engines race). None otherwise."""
     name = choose_engine(engine, precision)
     if name not in CPU_ENGINES:
         return None
     exported = lookup(_request(backbone, weights, taps, pooling, image_size))
-    if exported is None or exported.check(name, precision) is None:
+    if exported is not None and raced(engine, precision):  # the winner of the race run on this processor
+        name = exported.fastest_engine(precision, processor_id())
+    if exported is None or name is None or exported.check(name, precision) is None:
         return None
     return FeatureModel(exported.name, exported.input_size, exported.config,
-                        lambda: cached_engine(exported, engine, precision))
+                        lambda: cached_engine(exported, name, precision))
 
 
 def prepare_feature_model(backbone: str, weights, taps, pooling: str, image_size: Optional[int], precision: str,

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -123,20 +124,20 @@ def test_openvino_compiles_once_and_reuses_the_compiled_model(tmp_path, monkeypa
     before = _blobs()
     fresh = engines.openvino_engine(onnx).run(pixels)
     after = _blobs()
-    assert len(after) == len(before) + 1
+    assert len(after) == len(before) + 2  # the model taking float32 and the one taking uint8
     again = engines.openvino_engine(onnx).run(pixels)
     assert _blobs() == after  # loaded, not compiled and written again
     np.testing.assert_array_equal(again, fresh)
 
     other = export_onnx(featcache.load_backbone("mobilenet_v2", weights=None, input_size=SIZE, pooling="max"))
     engines.openvino_engine(other)
-    assert len(_blobs()) == len(after) + 1  # another model, another compiled blob
+    assert len(_blobs()) == len(after) + 2  # another model, other compiled blobs
 
     version = engine_cache.library_version
     monkeypatch.setattr(engine_cache, "library_version", lambda name: "9999.7" if name == "openvino" else version(name))
     assert engine_cache.openvino_cache_dir().name == "9999.7" and not _blobs()
     np.testing.assert_array_equal(engines.openvino_engine(onnx).run(pixels), fresh)
-    assert len(_blobs()) == 1  # another library version compiles into a folder of its own
+    assert len(_blobs()) == 2  # another library version compiles into a folder of its own
 
 
 @pytest.mark.skipif(not engines.bf16_supported(), reason="this processor has no bfloat16 units")
@@ -193,3 +194,31 @@ def test_an_engine_from_the_cache_needs_a_check_that_still_holds(faces, tmp_path
     assert ready.name == "openvino" and ready.deviation == exported.check("openvino", "float32")["deviation"]
     with pytest.raises(engines.EngineError, match="no check of onnxruntime at float32 is recorded"):
         engines.cached_engine(exported, "onnxruntime")
+
+
+@pytest.mark.parametrize("slow, size", [("onnxruntime", 40), ("openvino", 48)])
+def test_auto_races_the_cpu_engines_and_remembers_the_winner_for_this_processor(
+        faces, tmp_path, weights_file, monkeypatch, slow, size):
+    real = engines.exported_engine
+
+    def slowed(name, onnx, precision="float32"):
+        ready = real(name, onnx, precision)
+        if name != slow:
+            return ready
+        return engines.Engine(name, ready.version, lambda pixels: time.sleep(0.05) or ready.run(pixels))
+
+    monkeypatch.setattr(engines, "exported_engine", slowed)
+    options = dict(weights=weights_file, image_size=size)
+    winner = ({"onnxruntime", "openvino"} - {slow}).pop()
+    first = featcache.extract(faces.root, "mobilenet_v2", tmp_path / "first.h5", **options)
+    assert first.engine == winner
+    exported = lookup(extraction._request("mobilenet_v2", weights_file, None, "avg", size))
+    record = exported.fastest[f"{engines.processor_id()}/float32"]
+    assert record["engine"] == winner and record["img_s"][winner] > record["img_s"][slow]
+    assert exported.check(slow, "float32") is not None  # both were checked
+
+    monkeypatch.setattr(extraction, "load_extractor", lambda *a, **k: pytest.fail("the Keras model was built"))
+    again = featcache.extract(faces.root, "mobilenet_v2", tmp_path / "again.h5", **options)
+    assert again.engine == winner  # the recorded winner, without TensorFlow
+    monkeypatch.setattr(extraction, "processor_id", lambda: "another-processor")
+    assert extraction.cached_feature_model("mobilenet_v2", weights_file, None, "avg", size, "float32", "auto") is None

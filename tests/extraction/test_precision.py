@@ -127,3 +127,11 @@ def test_a_bf16_model_predicts_in_float32_with_a_note_where_bf16_cannot_run(monk
     monkeypatch.setattr(engines, "bf16_supported", lambda: True)
     assert runnable_precision(source) == "bf16"
     assert runnable_precision(Source("x-1", {"backbone": "x"}, ("original",))) == "float32"
+
+
+@needs_bf16
+def test_bf16_uint8_batches_give_the_features_of_the_same_pixels_in_float32():
+    model = featcache.load_backbone("mobilenet_v2", weights=None, input_size=64)
+    engine = engines.openvino_engine(export_onnx(model), "bf16")
+    pixels = np.random.default_rng(5).integers(0, 256, (3, 64, 64, 3), np.uint8)
+    np.testing.assert_array_equal(engine.run(pixels), engine.run(pixels.astype(np.float32)))
