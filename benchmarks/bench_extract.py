@@ -8,8 +8,11 @@ into a temporary folder):
   ``model.predict`` on ``keras.applications.<Model>(include_top=False, pooling="avg")``
   (backbones outside Keras Applications: featcache's own Keras feature model);
 * featcache: ``featcache.extract`` into a fresh cache (decode, resize, model, HDF5 write)
-  with its default engine (``auto``: ONNX Runtime or OpenVINO on a CPU when installed), in
-  float32 and, on processors with bfloat16 units, with ``precision="bf16"`` (OpenVINO);
+  with its default engine (``auto``: on a CPU with both installed, whichever of ONNX Runtime
+  and OpenVINO won featcache's race on this processor and model), in float32 and, on
+  processors with bfloat16 units, with ``precision="bf16"`` (OpenVINO), and then also with
+  OpenVINO in float32 when ``auto`` chose ONNX Runtime, so that bf16 is compared both with the
+  default and with its own engine's float32;
 * model only: each engine (and OpenVINO in bf16) on the same batches already decoded in
   memory (as float32, the model's input), timed from the state featcache's loop starts in (engine built and
   probe-checked, not yet run at the batch shape), so both pay the engine's first-call cost once;
@@ -49,7 +52,7 @@ from backbone_table import gflops  # noqa: E402
 from featcache.backbones.keras_apps import app_for  # noqa: E402
 from featcache.backbones.lite import build_efficientnet_lite  # noqa: E402
 from featcache.backbones.preprocessing import apply_mode  # noqa: E402
-from featcache.engines import available_engines, bf16_supported, build_engine, choose_engine  # noqa: E402
+from featcache.engines import available_engines, bf16_supported, build_engine  # noqa: E402
 
 IMAGES = SUBSET / "images"
 BATCH = 32
@@ -92,13 +95,13 @@ def run_baseline(name: str, folder: Path) -> float:
     return len(features) / (time.perf_counter() - began)
 
 
-def run_featcache(name: str, folder: Path, work: Path, precision: str = "float32"
+def run_featcache(name: str, folder: Path, work: Path, precision: str = "float32", engine: str = "auto"
                   ) -> tuple[float, float, featcache.ExtractResult]:
     """(img/s of the whole call, img/s of its extraction loop, result), model building included."""
     out = work / f"{name}-{precision}.h5"
     out.unlink(missing_ok=True)
     began = time.perf_counter()
-    result = featcache.extract(folder, name, out, weights=None, batch_size=BATCH, precision=precision)
+    result = featcache.extract(folder, name, out, weights=None, batch_size=BATCH, precision=precision, engine=engine)
     return result.images / (time.perf_counter() - began), result.images_per_second, result
 
 
@@ -151,15 +154,14 @@ def main() -> None:
     folder = linked_folder(args.images)
     work = Path(tempfile.mkdtemp(prefix="featcache-bench-out-"))
     engines = available_engines()
-    default_engine = choose_engine("auto")
     bf16 = bf16_supported() and "openvino" in engines
     peak = matmul_gflops()
-    print(f"4096^2 float32 matmul: {peak:.0f} GFLOP/s; engines {engines}, auto = {default_engine}", flush=True)
+    print(f"4096^2 float32 matmul: {peak:.0f} GFLOP/s; engines {engines}", flush=True)
     rows = []
     for name in args.backbones.split(","):
         extractor = featcache.load_backbone(name, weights=None)
         batches = decoded_batches(folder, extractor.input_size)
-        build_engine(extractor, "auto")  # the one-time export and checks, outside the timings
+        default = build_engine(extractor, "auto").name  # the one-time export, checks and race, outside the timings
         precisions = ["float32", "bf16"] if bf16 else ["float32"]
         if bf16:
             build_engine(extractor, "openvino", "bf16")
@@ -180,13 +182,15 @@ def main() -> None:
                 if precision == "bf16":
                     runs.setdefault("model_only_openvino_bf16", []).append(
                         run_model_only(extractor, "openvino", batches, "bf16"))
+            if bf16 and default != "openvino":  # bf16's own engine in float32, beside auto's
+                runs.setdefault("featcache_openvino_loop", []).append(
+                    run_featcache(name, folder, work, "float32", "openvino")[1])
             runs["decode_only"].append(run_decode_only(folder, extractor.input_size))
             for engine in engines:
                 runs[f"model_only_{engine}"].append(run_model_only(extractor, engine, batches))
             keras.backend.clear_session()
         med = {key: statistics.median(values) for key, values in runs.items()}
         per_image = gflops(extractor.model, extractor.input_size)
-        default = choose_engine("auto")
         model_only = med[f"model_only_{default}"]
         row = {
             "backbone": name, "images": args.images, "engine": default, "baseline_img_s": med["baseline"],
@@ -204,6 +208,9 @@ def main() -> None:
             row.update({
                 "featcache_bf16_img_s": med["featcache_bf16"], "featcache_bf16_loop_img_s": med["featcache_bf16_loop"],
                 "bf16_loop_speedup": med["featcache_bf16_loop"] / med["featcache_loop"],
+                "featcache_openvino_loop_img_s": med.get("featcache_openvino_loop", med["featcache_loop"]),
+                "bf16_loop_speedup_over_openvino": med["featcache_bf16_loop"] / med.get("featcache_openvino_loop",
+                                                                                      med["featcache_loop"]),
                 "model_only_openvino_bf16_img_s": med["model_only_openvino_bf16"],
                 "bf16_engine_speedup": med["model_only_openvino_bf16"] / med["model_only_openvino"],
                 "bf16_views_stacked_over_separate": med["views_stacked_openvino_bf16"] / med["views_separate_openvino_bf16"],
@@ -215,7 +222,8 @@ def main() -> None:
               f"{row['decode_only_img_s']:.0f}; "
               f"{row['achieved_gflop_s']:.0f} GFLOP/s = {row['fraction_of_matmul']:.0%} of matmul; "
               + ", ".join(f"{e} {med[f'model_only_{e}']:.0f}" for e in engines)
-              + (f"; bf16 loop {row['featcache_bf16_loop_img_s']:.1f} (x{row['bf16_loop_speedup']:.2f}), engine "
+              + (f"; bf16 loop {row['featcache_bf16_loop_img_s']:.1f} (x{row['bf16_loop_speedup']:.2f}; x{row['bf16_loop_speedup_over_openvino']:.2f} over openvino "
+                 f"float32), engine "
                  f"x{row['bf16_engine_speedup']:.2f}" if bf16 else "")
               + f"; views stacked/separate x{row['views_stacked_over_separate']:.2f}", flush=True)
     table = [
@@ -223,7 +231,7 @@ def main() -> None:
         "",
         f"Medians of {args.repeats} interleaved runs; 4096^2 float32 matmul in the same run: {peak:.0f} GFLOP/s. "
         "Baseline = `image_dataset_from_directory` + `model.predict`; featcache = `featcache.extract` with its "
-        f"default engine (here {default_engine}). Both whole-call figures include building the model; the loop "
+        "default engine (`auto`; the engine column says which it ran). Both whole-call figures include building the model; the loop "
         "figure is featcache's extraction loop alone (decode, model, HDF5 write); efficiency = loop / the "
         "engine alone on the same batches already decoded (as float32: the pipeline hands over uint8, whose "
         "conversion counts against the loop); decode alone = the input pipeline without a model; GFLOP/s "
@@ -244,24 +252,27 @@ def main() -> None:
         table += [
             "", "## bfloat16 (`precision=\"bf16\"`, OpenVINO) against float32",
             "",
-            "Same runs. loop = featcache's extraction loop; engine alone = OpenVINO on the decoded batches; "
+            "Same runs. loop = featcache's extraction loop (float32 with `auto`'s engine, and with OpenVINO "
+            "where `auto` ran ONNX Runtime); engine alone = OpenVINO on the decoded batches; "
             f"views = {VIEWS} views of {BATCH} images in one call of {VIEWS * BATCH} against {VIEWS} calls of {BATCH} "
             "(engine alone).",
             "",
-            "| backbone | featcache bf16 img/s | loop float32 img/s | loop bf16 img/s | loop bf16 / float32 | "
+            "| backbone | featcache bf16 img/s | loop float32 (auto) img/s | loop float32 openvino img/s | "
+            "loop bf16 img/s | loop bf16 / float32 auto | loop bf16 / float32 openvino | "
             "openvino float32 alone | openvino bf16 alone | bf16 / float32 alone | views stacked / separate, "
             "float32 | bf16 |",
-            "|---|" + "---:|" * 9,
+            "|---|" + "---:|" * 11,
         ]
         table += [f"| {r['backbone']} | {r['featcache_bf16_img_s']:.1f} | {r['featcache_loop_img_s']:.1f} | "
-                  f"{r['featcache_bf16_loop_img_s']:.1f} | {r['bf16_loop_speedup']:.2f}x | "
+                  f"{r['featcache_openvino_loop_img_s']:.1f} | {r['featcache_bf16_loop_img_s']:.1f} | "
+                  f"{r['bf16_loop_speedup']:.2f}x | {r['bf16_loop_speedup_over_openvino']:.2f}x | "
                   f"{r['model_only_openvino_img_s']:.1f} | {r['model_only_openvino_bf16_img_s']:.1f} | "
                   f"{r['bf16_engine_speedup']:.2f}x | {r['views_stacked_over_separate']:.2f}x | "
                   f"{r['bf16_views_stacked_over_separate']:.2f}x |" for r in rows]
     else:
         table += ["", "bfloat16: not measured, this processor has no bfloat16 units (or OpenVINO is not installed)."]
     paths = write_results("extract_speed", {"matmul_gflop_s": peak, "batch_size": BATCH, "engines": engines,
-                                            "default_engine": default_engine, "bf16": bf16, "rows": rows},
+                                            "bf16": bf16, "rows": rows},
                           "\n".join(table) + "\n")
     print("wrote", *paths)
 

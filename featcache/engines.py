@@ -89,8 +89,9 @@ def has_gpu() -> bool:
 
 
 def cpu_preference() -> tuple[str, str]:
-    """The CPU engines fastest first for this processor (benchmarks/bench_extract.py measures
-    them): OpenVINO first with AVX-512, ONNX Runtime first with AVX2 only."""
+    """The CPU engines in the order ``auto`` tries them before any race is recorded: a first guess
+    from the vector units (OpenVINO with AVX-512, ONNX Runtime with AVX2 only), which a
+    :func:`race` replaces with a measurement wherever both are installed."""
     return ("openvino", "onnxruntime") if _has_avx512() else ("onnxruntime", "openvino")
 
 
