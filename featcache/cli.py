@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -177,18 +178,22 @@ def extract(
     if engine is EngineName.ray:
         if shard:
             fail("--engine ray makes one shard per worker itself; drop --shard")
+        from featcache.datasets import LeftOutWarning
         from featcache.ray_engine import extract_on_ray
 
-        with user_errors():
+        with user_errors(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", LeftOutWarning)  # the summary below says what was left out
             result = extract_on_ray(data, backbone, out, workers=workers, address=address, **options)
         typer.echo(result.summary())
         return
     if address is not None or workers is not None:
         fail("--address and --workers go with --engine ray")
-    with user_errors():
+    with user_errors(), warnings.catch_warnings():
+        from featcache.datasets import LeftOutWarning
         from featcache.engines import resolve_precision
         from featcache.extraction import cached_feature_model
 
+        warnings.simplefilter("ignore", LeftOutWarning)  # the summary below says what was left out
         options["precision"] = resolve_precision(precision.value, engine.value)
         if cached_feature_model(backbone, options["weights"], options["taps"], pool.value, image_size,
                                 options["precision"], engine.value) is None:
@@ -294,19 +299,19 @@ def compare(
     groups: Optional[str] = typer.Option(None, "--groups", help="Comma-separated group keys (see `featcache info`)."),
     head_names: str = typer.Option("keras_dense,logistic,ridge,mlp", "--heads", help="Comma-separated heads."),
     task: Task = typer.Option(Task.both, "--task"),
-    out: Path = typer.Option(Path("featcache-results"), "--out", help="Folder for tables and figures."),
+    out: Path = typer.Option(Path("featcache-results"), "--out", help="Folder for tables, figures and report.html."),
     split: str = typer.Option("default", "--split", help="Name of the stored split (made on first use)."),
     seed: int = typer.Option(0, "--seed"),
-    figures: bool = typer.Option(True, "--figures/--no-figures", help="Also write PNG figures."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Also write PNG figures (and show them in "
+                                 "report.html)."),
     save_best: Optional[Path] = typer.Option(None, "--save-best", metavar="DIR",
                                              help="Save the best head of each task (accuracy, mean CCC) as a model."),
     group_by: Optional[str] = GROUP_BY_OPTION,
 ) -> None:
     """Every head on every backbone, on the cache's shared split: featcache.compare(...);
     --save-best: featcache.Model.from_results(best_results(...)).save(DIR)."""
-    from featcache.plots import write_figures
     from featcache.experiment import best_results, compare as run_compare
-    from featcache.report import classification_rows, markdown_table, regression_rows, write_tables
+    from featcache.report import classification_rows, markdown_table, regression_rows, write_all
     from featcache.splits import split_summary
 
     if not _names(backbones) and not _names(groups):
@@ -320,10 +325,12 @@ def compare(
     typer.echo(markdown_table(classification_rows(results), "Classification (test part)"))
     typer.echo(markdown_table(regression_rows(results), "Valence and arousal (test part)"))
     typer.echo("\n".join(notes))
-    written = list(write_tables(results, out, "compare", notes=notes).values())
-    if figures:
-        written += write_figures(results, cache, out)
-    typer.echo("wrote " + ", ".join(str(path) for path in written))
+    written = write_all(results, out, "compare", notes=notes, cache=cache, figures=figures,
+                        title=f"featcache compare: {cache.name}",
+                        intro=[f"Heads fitted on the training parts of the split {split!r} of {cache}, "
+                               "scored once on its test part."])
+    typer.echo("wrote " + ", ".join(str(path) for path in written.paths))
+    typer.echo(f"report (one page, open it in a browser): {written.report}")
     if save_best is not None:
         from featcache.model import Model
 
@@ -488,6 +495,7 @@ def recipe(
                    "--data YOUR_IMAGES --out predictions.csv")
     else:
         typer.echo(f"tables in {out}/")
+    typer.echo(f"report (one page, open it in a browser): {out / 'report.html'}")
 
 
 @app.command()
@@ -503,6 +511,15 @@ def demo(
         run_demo(out, per_class=per_class, echo=typer.echo)
 
 
+def _left_out_lines(left_out: Optional[dict]) -> list[str]:
+    """What the dataset folder left out, as recorded by the last extraction (nothing in older caches)."""
+    from featcache.datasets import describe_left_out
+
+    if left_out is None:
+        return []
+    return [describe_left_out(left_out, shown=10) if left_out else "left out: nothing"]
+
+
 def format_info(summary: dict) -> str:
     """The human form of :func:`featcache.info`."""
     from featcache.splits import split_lines
@@ -510,6 +527,7 @@ def format_info(summary: dict) -> str:
     lines = [
         f"{summary['path']}: {summary['records']} records ({summary['dataset']['layout']} layout, "
         f"{summary['dataset']['root']}), format {summary['format']}, created {summary['created']}",
+        *_left_out_lines(summary["dataset"].get("left_out")),
         "labels: " + ", ".join(f"{name} {count}" for name, count in summary["label_counts"].items()),
     ]
     for target in ("valence", "arousal"):

@@ -24,7 +24,12 @@ Four layouts are read (numpy and the standard library only; no image is decoded 
 
 Files are kept as records on their name alone (any of :data:`IMAGE_SUFFIXES`, any case);
 an image that turns out to be unreadable is reported by the extractor, not here. Hidden
-files and folders (names starting with ``.``) are never looked at.
+files and folders (names starting with ``.``) are never read. Nothing is left out
+silently: :attr:`Dataset.left_out` names every file and folder a folder layout passed
+over, by reason (:data:`LEFT_OUT_REASONS`), hidden ones included, and
+:func:`describe_left_out` says it in one line. A CSV manifest leaves nothing out: each row
+is a record whatever its file's name (a file that is no image is reported unreadable by
+the extractor).
 
 Every user error is a :class:`DatasetError` whose message is one line naming the file,
 folder or value and what to do.
@@ -52,12 +57,17 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "Fingerprint",
+    "LEFT_OUT_REASONS",
+    "LeftOutWarning",
+    "describe_left_out",
     "detect_layout",
+    "left_out_record",
     "open_dataset",
 ]
 
 AFFECTNET_CLASSES = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")  # compared case-insensitively
+# compared case-insensitively; every one is decoded by featcache.images (Pillow for all but JPEG)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 LAYOUTS = ("affectnet", "csv", "folders", "flat")
 N_LANDMARK_VALUES = 136  # 68 (x, y) points
 _BLOCK = 1 << 20  # fingerprint read size: 1 MiB
@@ -70,6 +80,23 @@ _KNOWN_LAYOUTS_HINT = (
 )
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+# Why a file or folder (its path ends with "/") of a dataset folder is not a record: the keys
+# of Dataset.left_out, in the order they are reported.
+UNSUPPORTED = "unsupported extension"  # not one of IMAGE_SUFFIXES
+HIDDEN = "hidden"  # a name starting with "."; never read (a hidden folder is not walked)
+NOT_IN_CLASS = "not in a class folder"  # beside the class folders of the folders layout
+NO_IMAGES = "folder without images"  # nothing in it but hidden files, if any: not a class
+SUBFOLDER = "subfolder not read"  # in a flat folder, or in AffectNet's images/
+NOT_A_FILE = "not a regular file"
+ORPHAN = "annotation without an image"
+NOT_ANNOTATION = "not an annotation file"  # in AffectNet's annotations/, not <id>_<exp|val|aro|lnd>.npy
+LEFT_OUT_REASONS = (UNSUPPORTED, HIDDEN, NOT_IN_CLASS, NO_IMAGES, SUBFOLDER, NOT_A_FILE, ORPHAN, NOT_ANNOTATION)
+_EXAMPLES = 20  # paths kept per reason in a left_out_record (a cache attribute stays small)
+
+
+class LeftOutWarning(UserWarning):
+    """:func:`featcache.extract` left files of the dataset folder out (their names and why: the message)."""
 
 
 class DatasetError(FeatcacheError, ValueError):
@@ -123,7 +150,9 @@ class Dataset:
     ``columns`` holds a CSV manifest's cells, column by column (for ``--group-by col:NAME``).
     The arrays are read-only copies. ``ignored`` lists, relative to ``root``, the files that
     were looked at and left out (annotations without an image, files that are not images,
-    folders without images). Equality is identity; compare fingerprints to compare data.
+    folders without images); ``left_out`` the same and the hidden ones, by reason (a key of
+    :data:`LEFT_OUT_REASONS` -> sorted paths, a folder's ending with ``/``).
+    Equality is identity; compare fingerprints to compare data.
     """
 
     root: Path
@@ -137,6 +166,7 @@ class Dataset:
     class_names: tuple[str, ...]
     ignored: tuple[str, ...] = ()
     columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a CSV manifest's cells by column
+    left_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # reason -> paths, see LEFT_OUT_REASONS
 
     def __post_init__(self) -> None:
         n = len(self.paths)
@@ -151,6 +181,8 @@ class Dataset:
             "class_names": tuple(str(c) for c in self.class_names),
             "ignored": tuple(str(p) for p in self.ignored),
             "columns": {str(k): tuple(str(c) for c in v) for k, v in self.columns.items()},
+            "left_out": {str(k): tuple(sorted(str(p) for p in v))
+                         for k, v in sorted(self.left_out.items(), key=lambda item: _reason_rank(item[0])) if v},
         }
         for name, value in fields.items():
             object.__setattr__(self, name, value)
@@ -181,7 +213,7 @@ class Dataset:
         """Hash every file's bytes now (1 MiB blocks) and the records' identity; see :class:`Fingerprint`.
 
         Not cached: each call reads the files again, so it certifies the bytes on disk at the
-        time of the call (about 0.1 s for 4,000 small JPEGs from the page cache).
+        time of the call (one sequential read per file, cheap next to decoding the images).
         """
         return _fingerprint(self.root, self.ids, self.paths)
 
@@ -304,15 +336,83 @@ def _is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
 
 
-def _entries(folder: Union[str, Path]) -> list[os.DirEntry]:
-    """The folder's non-hidden entries, sorted by name."""
+def _entries(folder: Union[str, Path], hidden: Optional[list[str]] = None, prefix: str = "") -> list[os.DirEntry]:
+    """The folder's non-hidden entries, sorted by name; the hidden ones' names (``prefix`` + name,
+    + ``/`` for a folder) appended to ``hidden`` when given."""
     try:
         with os.scandir(folder) as listing:
-            return sorted((entry for entry in listing if not entry.name.startswith(".")), key=lambda e: e.name)
+            entries = list(listing)
+            if hidden is not None:
+                hidden.extend(_name(entry, prefix) for entry in entries if entry.name.startswith("."))
+            return sorted((entry for entry in entries if not entry.name.startswith(".")), key=lambda e: e.name)
     except PermissionError:
         raise DatasetError(f"{folder}: permission denied; make the folder readable") from None
     except NotADirectoryError:
         raise DatasetError(f"{folder}: not a folder") from None
+
+
+def _name(entry: os.DirEntry, prefix: str = "") -> str:
+    """``prefix`` + the entry's name, with ``/`` after a folder's."""
+    return prefix + entry.name + ("/" if entry.is_dir() else "")
+
+
+class _LeftOut:
+    """What a folder layout passes over, by reason (see :data:`LEFT_OUT_REASONS`)."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, list[str]] = {}
+
+    def add(self, reason: str, *paths: str) -> None:
+        if paths:
+            self.paths.setdefault(reason, []).extend(paths)
+
+    def entry(self, entry: os.DirEntry, prefix: str = "", *, folder: str = SUBFOLDER) -> None:
+        """A non-hidden entry that is not an image to read: a folder, an unsupported name or not a file."""
+        if entry.is_dir():
+            self.add(folder, _name(entry, prefix))
+        elif not entry.is_file():
+            self.add(NOT_A_FILE, prefix + entry.name)
+        else:
+            self.add(UNSUPPORTED, prefix + entry.name)
+
+
+def _reason_rank(reason: str) -> tuple[int, str]:
+    return (LEFT_OUT_REASONS.index(reason) if reason in LEFT_OUT_REASONS else len(LEFT_OUT_REASONS), reason)
+
+
+def left_out_record(left_out: Mapping[str, Sequence[str]], examples: int = _EXAMPLES) -> dict[str, dict]:
+    """What a dataset left out, small enough to store: per reason the count, the first
+    ``examples`` paths and, for unsupported extensions, each extension's count (most first)."""
+    record: dict[str, dict] = {}
+    for reason, paths in sorted(left_out.items(), key=lambda item: _reason_rank(item[0])):
+        if not paths:
+            continue
+        entry: dict = {"count": len(paths), "examples": sorted(paths)[:examples]}
+        if reason == UNSUPPORTED:
+            counts: dict[str, int] = {}
+            for path in paths:
+                suffix = PurePosixPath(path).suffix.lower() or "(none)"
+                counts[suffix] = counts.get(suffix, 0) + 1
+            entry["extensions"] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:examples])
+        record[reason] = entry
+    return record
+
+
+def describe_left_out(left_out: Mapping, shown: int = 3) -> str:
+    """One line: how many files and folders were left out and why, with a few of their names;
+    "" when nothing was. ``left_out`` is a :attr:`Dataset.left_out` or a :func:`left_out_record`."""
+    record = left_out_record(left_out) if all(not isinstance(v, Mapping) for v in left_out.values()) else left_out
+    if not record:
+        return ""
+    parts = []
+    for reason, entry in record.items():
+        count, names = int(entry["count"]), list(entry["examples"])[:shown]
+        more = f" and {count - len(names)} more" if count > len(names) else ""
+        extensions = entry.get("extensions")
+        what = f"{reason} {', '.join(extensions)}" if extensions else reason
+        parts.append(f"{what}: {count} ({', '.join(names)}{more})")
+    total = sum(int(entry["count"]) for entry in record.values())
+    return f"left out {total}: " + "; ".join(parts)
 
 
 def _holds_an_image(folder: str) -> bool:
@@ -350,12 +450,16 @@ def _open_affectnet(root: Path, class_names: Optional[tuple[str, ...]]) -> Datas
     names = class_names or AFFECTNET_CLASSES
 
     ignored: list[str] = []
+    hidden: list[str] = []
+    left_out = _LeftOut()
     images: dict[str, str] = {}  # id -> file name
-    for entry in _entries(images_dir):
+    for entry in _entries(images_dir, hidden, "images/"):
         if not entry.is_file():
             ignored.append(f"images/{entry.name}/" if entry.is_dir() else f"images/{entry.name}")
+            left_out.entry(entry, "images/")
         elif not _is_image_name(entry.name):
             ignored.append(f"images/{entry.name}")
+            left_out.entry(entry, "images/")
         else:
             stem = _stem(entry.name)
             if stem in images:
@@ -367,15 +471,19 @@ def _open_affectnet(root: Path, class_names: Optional[tuple[str, ...]]) -> Datas
                            "images/<id>.jpg")
 
     annotations: dict[str, dict[str, str]] = {}  # id -> kind -> file name
-    for entry in _entries(annotations_dir):
+    for entry in _entries(annotations_dir, hidden, "annotations/"):
         base, _, tail = entry.name.rpartition("_")
         kind = tail[:-4] if tail.endswith(".npy") else ""
         if base and kind in _ANNOTATION_KINDS and entry.is_file():
             annotations.setdefault(base, {})[kind] = entry.name
         else:
             ignored.append(f"annotations/{entry.name}")
+            left_out.add(NOT_ANNOTATION, _name(entry, "annotations/"))
     for base in sorted(set(annotations) - set(images)):
-        ignored.extend(f"annotations/{name}" for name in sorted(annotations[base].values()))
+        orphans = [f"annotations/{name}" for name in sorted(annotations[base].values())]
+        ignored.extend(orphans)
+        left_out.add(ORPHAN, *orphans)
+    left_out.add(HIDDEN, *hidden)
 
     if all(_DIGITS.fullmatch(stem) for stem in images):
         order = sorted(images, key=lambda stem: (int(stem), stem))
@@ -401,7 +509,7 @@ def _open_affectnet(root: Path, class_names: Optional[tuple[str, ...]]) -> Datas
     return Dataset(
         root=root, layout="affectnet", ids=tuple(order), paths=tuple(f"images/{images[s]}" for s in order),
         labels=labels, valence=valence, arousal=arousal, landmarks=landmarks if any_landmarks else None,
-        class_names=names, ignored=tuple(sorted(ignored)),
+        class_names=names, ignored=tuple(sorted(ignored)), left_out=left_out.paths,
     )
 
 
@@ -462,24 +570,35 @@ def _open_folders(root: Path, class_names: Optional[tuple[str, ...]]) -> Dataset
         raise DatasetError(f"{root}: layout 'folders' needs a folder with one subfolder per class; "
                            "pass that folder")
     ignored: list[str] = []
+    hidden: list[str] = []
+    left_out = _LeftOut()
     found: dict[str, list[str]] = {}  # class folder -> relative paths of its images
-    for entry in _entries(root):
+    for entry in _entries(root, hidden):
         if not entry.is_dir():
             ignored.append(entry.name)
+            left_out.add(NOT_IN_CLASS, entry.name)
             continue
         files: list[str] = []
         others: list[str] = []
         for current, dirs, names in os.walk(entry.path):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
             base = PurePosixPath(Path(os.path.relpath(current, root)).as_posix())
+            hidden.extend(f"{base / d}/" for d in dirs if d.startswith("."))
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in names:
-                if not name.startswith("."):
+                if name.startswith("."):
+                    hidden.append(str(base / name))
+                else:
                     (files if _is_image_name(name) else others).append(str(base / name))
         if files:
             found[entry.name] = sorted(files, key=lambda p: PurePosixPath(p).parts)
             ignored.extend(others)
         else:
             ignored.append(f"{entry.name}/")  # not a class: no images in it
+        if others:
+            left_out.add(UNSUPPORTED, *others)
+        elif not files:
+            left_out.add(NO_IMAGES, f"{entry.name}/")
+    left_out.add(HIDDEN, *hidden)
     if not found:
         raise DatasetError(f"{root}: no class folders with images (expected <class>/<image>, with "
                            f"{', '.join(IMAGE_SUFFIXES)}); pass another path or layout=...")
@@ -503,7 +622,7 @@ def _open_folders(root: Path, class_names: Optional[tuple[str, ...]]) -> Dataset
     return Dataset(
         root=root, layout="folders", ids=tuple(record_ids), paths=tuple(paths), labels=np.asarray(labels),
         valence=np.full(n, np.nan), arousal=np.full(n, np.nan), landmarks=None, class_names=names,
-        ignored=tuple(sorted(ignored)),
+        ignored=tuple(sorted(ignored)), left_out=left_out.paths,
     )
 
 
@@ -513,17 +632,24 @@ def _open_folders(root: Path, class_names: Optional[tuple[str, ...]]) -> Dataset
 def _open_flat(root: Path) -> Dataset:
     if not root.is_dir():
         raise DatasetError(f"{root}: layout 'flat' needs a folder that holds images; pass that folder")
-    entries = _entries(root)
+    hidden: list[str] = []
+    entries = _entries(root, hidden)
     names = [entry.name for entry in entries if entry.is_file() and _is_image_name(entry.name)]
     if not names:
         raise DatasetError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder itself; "
                            "pass the folder that holds them, or layout=...")
-    ignored = [entry.name + ("/" if entry.is_dir() else "") for entry in entries if entry.name not in names]
+    records = set(names)
+    ignored = [entry.name + ("/" if entry.is_dir() else "") for entry in entries if entry.name not in records]
+    left_out = _LeftOut()
+    for entry in entries:
+        if entry.name not in records:
+            left_out.entry(entry)
+    left_out.add(HIDDEN, *hidden)
     n = len(names)
     return Dataset(
         root=root, layout="flat", ids=tuple(names), paths=tuple(names), labels=np.full(n, -1),
         valence=np.full(n, np.nan), arousal=np.full(n, np.nan), landmarks=None, class_names=(),
-        ignored=tuple(sorted(ignored)),
+        ignored=tuple(sorted(ignored)), left_out=left_out.paths,
     )
 
 

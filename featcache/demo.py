@@ -27,6 +27,10 @@ PROTOTYPES = {
     "contempt": (-0.3, 0.1, 0.2),
 }
 SIZE = 128
+SYNTHETIC_NOTE = ("These faces are SYNTHETIC (drawn by featcache.demo): the numbers show the machinery works, not "
+                  "how well a backbone reads real faces.")
+NEAR_COPIES_NOTE = ("The drawn faces are variations of 8 prototypes, so many are near-copies of each other and the "
+                    "leak check says so; on real faces it fires when a split separates frames or photos of one person.")
 
 
 def _ellipse(yy, xx, cy, cx, ry, rx) -> np.ndarray:
@@ -106,13 +110,13 @@ def run_demo(
     echo: Callable[[str], None] = print,
     progress: bool = True,
 ) -> dict:
-    """Make the synthetic set (once), extract, train every head, write tables and plots into
-    ``out``, and save the best head of each task as a model (``out/model``)."""
+    """Make the synthetic set (once), extract, train every head, write tables, plots and
+    ``report.html`` (all on one page) into ``out``, and save the best head of each task as a model
+    (``out/model``)."""
     from .experiment import best_results, compare
-    from .plots import write_figures
     from .extraction import extract
     from .model import Model
-    from .report import classification_rows, markdown_table, regression_rows, write_tables
+    from .report import classification_rows, markdown_table, regression_rows, write_all
     from .splits import split_summary
 
     began = time.perf_counter()
@@ -127,22 +131,23 @@ def run_demo(
 
     usable = [h for h in head_names if h in head_package.HEADS]
     results = compare(cache, [backbone], usable, "both", seed=seed)
-    tables = write_tables(results, out, "demo", notes=split_summary(cache))
-    figures = write_figures(results, cache, out)
+    split = split_summary(cache)
+    leak = [NEAR_COPIES_NOTE] if any("LEAK" in line for line in split) else []
+    written = write_all(results, out, "demo", notes=split, cache=cache,
+                        title=f"featcache demo: {backbone} on SYNTHETIC faces", intro=[SYNTHETIC_NOTE, *leak])
+    tables, figures = written.tables, written.figures
     model = Model.from_results(best_results(results), cache=cache, seed=seed).save(out / "model")
     echo(markdown_table(classification_rows(results), "Classification (test part, synthetic faces)"))
     echo(markdown_table(regression_rows(results), "Valence and arousal (test part, synthetic faces)"))
-    split = split_summary(cache)
     echo("\n".join(split))
-    if any("LEAK" in line for line in split):
-        echo("(The drawn faces are variations of 8 prototypes, so many are near-copies of each other and the leak "
-             "check says so; on real faces it fires when a split separates frames or photos of one person.)")
+    if leak:
+        echo(f"({NEAR_COPIES_NOTE})")
     echo(f"Tables: {', '.join(str(p) for p in tables.values())}")
     echo(f"Figures: {', '.join(str(p) for p in figures)}")
+    echo(f"Report (one page, open it in a browser): {written.report}")
     echo(f"Model (the best head of each task): {model}; predict with: featcache predict --model {model} "
          f"--data {data / 'images'} --out predictions.csv")
-    echo(f"Done in {time.perf_counter() - began:.0f} s. These faces are SYNTHETIC (drawn by featcache.demo): the numbers "
-         "show the machinery works, not how well a backbone reads real faces.\nOn real data: featcache extract --data "
+    echo(f"Done in {time.perf_counter() - began:.0f} s. {SYNTHETIC_NOTE}\nOn real data: featcache extract --data "
          "PATH/TO/AFFECTNET --backbone efficientnet_lite0 --out faces.h5 && featcache compare --cache faces.h5 "
          "--backbones efficientnet_lite0 --heads keras_dense,logistic,ridge,mlp --task both")
-    return {"results": results, "tables": tables, "figures": figures, "model": model}
+    return {"results": results, "tables": tables, "figures": figures, "report": written.report, "model": model}

@@ -2,7 +2,8 @@
 
 ``tensorflow`` runs the Keras model itself (a compiled ``tf.function``; the engine on a
 GPU). ``onnxruntime`` and ``openvino`` run the same Keras model exported to ONNX by Keras
-(:mod:`featcache.engine_cache`), which on a CPU is faster for the depthwise backbones. An
+(:mod:`featcache.engine_cache`), which on a CPU can beat TensorFlow; which engine wins depends on
+the processor and the backbone, so ``auto`` times them (:func:`race`; benchmarks/results/extract_speed.md). An
 exported engine is used only after its features agree with TensorFlow's float32 features on a
 probe batch (:data:`AGREEMENT` per precision, relative to the largest feature); the check is
 recorded beside the export, so a later run with the same engine needs no TensorFlow at all.
@@ -375,7 +376,8 @@ def checked(candidate: Engine, model, size: int, precision: str = "float32") -> 
 
 def engine_threads() -> int:
     """Threads for a CPU engine: ``$FEATCACHE_THREADS`` when set (a Ray worker's or a Slurm
-    task's share of the machine), else every core (decoding takes well under a tenth of one)."""
+    task's share of the machine), else every core: the model is the bulk of the work, decoding a small
+    part (benchmarks/results/extract_speed.md, "decode alone")."""
     return int(os.environ.get("FEATCACHE_THREADS") or 0) or os.cpu_count() or 1
 
 

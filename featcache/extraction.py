@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Union
@@ -38,7 +39,7 @@ from .store import (
     with_dtype,
     writer_lock,
 )
-from .datasets import Dataset, open_dataset
+from .datasets import IMAGE_SUFFIXES, Dataset, LeftOutWarning, describe_left_out, left_out_record, open_dataset
 from .engine_cache import Request, library_version, lookup
 from .engines import (CPU_ENGINES, Engine, build_engine, cached_engine, choose_engine, processor_id, raced,
                       resolve_precision)
@@ -70,6 +71,8 @@ class ExtractResult:
     device: str = ""
     engine: str = ""
     grouped: str = ""  # what --group-by stored, in one line
+    # files and folders of the dataset folder that are not records, by reason (Dataset.left_out)
+    left_out: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def images_per_second(self) -> float:
@@ -77,12 +80,12 @@ class ExtractResult:
 
     def summary(self) -> str:
         """One line for people."""
-        grouped = f"; {self.grouped}" if self.grouped else ""
+        notes = "".join(f"; {note}" for note in (self.grouped, describe_left_out(self.left_out)) if note)
         if not self.views:
-            return f"{self.path} [{self.group}]: already cached, nothing to do{grouped}"
+            return f"{self.path} [{self.group}]: already cached, nothing to do{notes}"
         failed = f", {len(self.failed)} unreadable (recorded in the cache)" if self.failed else ""
         return (f"{self.path} [{self.group}]: {self.images} images{failed}, views {'+'.join(self.views)}, "
-                f"{self.seconds:.1f} s ({self.images_per_second:.0f} img/s, {self.engine} on {self.device}){grouped}")
+                f"{self.seconds:.1f} s ({self.images_per_second:.0f} img/s, {self.engine} on {self.device}){notes}")
 
 
 def default_cache_path(dataset: Dataset, shard: Optional[Shard] = None) -> Path:
@@ -97,8 +100,16 @@ def _records(dataset: Dataset) -> Records:
         ids=dataset.ids, paths=dataset.paths, labels=dataset.labels, valence=dataset.valence,
         arousal=dataset.arousal, landmarks=dataset.landmarks, content_hashes=fingerprint.content_hashes,
         class_names=dataset.class_names, fingerprint=fingerprint.digest, layout=dataset.layout,
-        root=str(dataset.root),
+        root=str(dataset.root), left_out=left_out_record(dataset.left_out),
     )
+
+
+def warn_left_out(dataset: Dataset) -> None:
+    """A :class:`LeftOutWarning` naming what the dataset folder left out and why, if anything."""
+    if dataset.left_out:
+        warnings.warn(f"{dataset.root}: {len(dataset)} records; {describe_left_out(dataset.left_out)} "
+                      f"(images are read from the names {' '.join(IMAGE_SUFFIXES)}, any case)",
+                      LeftOutWarning, stacklevel=3)
 
 
 def _group_attrs(config: dict) -> dict:
@@ -208,6 +219,7 @@ def extract(
     wanted = view_names(flip, crops)
     shard = parse_shard(shard)
     dataset = data if isinstance(data, Dataset) else open_dataset(data, layout)
+    warn_left_out(dataset)
     rows = shard_rows(shard, len(dataset))
     grouping = None if group_by is None else dataset_groups(dataset, group_by)
     cache = Path(out) if out is not None else default_cache_path(dataset, shard)
@@ -219,7 +231,8 @@ def extract(
         config = with_dtype({**model.config, "precision": precision}, dtype)
         key = group_key(config)
         views = tuple(v for v in wanted if not has_view(cache, key, v))
-        result = ExtractResult(path=cache, group=key, views=views)
+        result = ExtractResult(path=cache, group=key, views=views,
+                               left_out={reason: list(paths) for reason, paths in dataset.left_out.items()})
         if not views:
             if grouping is not None:
                 result.grouped = store_groups(cache, *grouping)

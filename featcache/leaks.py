@@ -10,7 +10,7 @@ reported as found, without the alarm. It only reports: it never changes a split 
 
 It sees near-identical frames, not the same person in another photo: only record groups
 keep those apart. How the threshold and share were chosen, and what the check costs, is
-measured by ``benchmarks/bench_leaks.py`` (README: "Splits that do not leak"). On large caches the check
+measured by ``benchmarks/bench_leaks.py`` (``benchmarks/results/leaks.md``). On large caches the check
 compares a seeded sample of records with every record, so its cost stays a small share of
 the heads' and its counts are estimates (it says so).
 """

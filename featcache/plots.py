@@ -100,6 +100,7 @@ def va_scatter(true: np.ndarray, predicted: np.ndarray, path: Path, title: str =
     """Predicted against true valence and arousal, with the identity line."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
+    fig.subplots_adjust(wspace=0.35)  # room for the right panel's label
     for ax, j, name in zip(axes, (0, 1), ("valence", "arousal")):
         ax.scatter(true[:, j], predicted[:, j], s=6, alpha=0.5)
         ax.plot([-1, 1], [-1, 1], color="grey", linewidth=1)
@@ -110,6 +111,17 @@ def va_scatter(true: np.ndarray, predicted: np.ndarray, path: Path, title: str =
         ax.set_aspect("equal")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+CAPTIONS = {  # what write_figures' files show, for the HTML report
+    "training_curves.png": "Loss and accuracy (or MAE) per epoch: training solid, validation dashed.",
+    "confusion_matrix.png": "The best classifier's confusion matrix on the test part: rows are the true "
+                            "classes, shaded by the fraction of each, with the counts in the cells.",
+    "test_faces.png": "Test faces as the best classifier labels them: green frame correct, red wrong "
+                      "(true and predicted class above each).",
+    "valence_arousal.png": "The best regressor's predicted against true valence and arousal on the test part; "
+                           "the grey line is a perfect prediction.",
+}
 
 
 def write_figures(results: list[dict], cache: Path, out: Path, max_faces: int = 24) -> list[Path]:
@@ -131,7 +143,8 @@ def write_figures(results: list[dict], cache: Path, out: Path, max_faces: int = 
         title = f"{best['backbone']} + {best['head']}: accuracy {best['report']['accuracy']:.3f}"
         written.append(confusion_matrix(np.array(best["report"]["confusion_matrix"]), names,
                                               out / "confusion_matrix.png", title))
-        features = load(cache, group=best["group"])
+        # a combined feature set (featcache.feature_sets) names its groups; any one has the records' paths
+        features = load(cache, group=(best.get("config") or {}).get("groups", [best["group"]])[0])
         root = Path(info(cache)["dataset"]["root"])
         position = {record: row for row, record in enumerate(features.index)}
         chosen = _mixed_sample(best["truth"] == best["predictions"], max_faces)

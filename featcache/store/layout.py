@@ -4,7 +4,8 @@ Format 2 (README "The cache file")::
 
     faces.h5                the index: attributes and links only, replaced whole by every change
       attrs                 featcache_format=2, created, dataset_fingerprint, dataset_layout,
-                            dataset_root, n_records, class_names (JSON)
+                            dataset_root, n_records, class_names (JSON), dataset_left_out (JSON:
+                            what the dataset folder left out by reason, as of the last extraction)
       /records              external link -> faces.h5.data/records-<token>.h5 : /records
       /record_groups        external link -> faces.h5.data/record_groups-<token>.h5 : /record_groups
                             (optional) a group id per record, attrs group_by (how they were made)
@@ -49,6 +50,7 @@ VIEW_ROOT, SPLIT_ROOT, RECORDS_ROOT = "view", "split", "records"  # the group in
 RECORD_GROUPS = "record_groups"  # the index's link to the record groups, and that file's dataset
 GROUP_BY = "group_by"  # how record groups were made (record groups' and splits' attribute)
 GROUPS_DIGEST = "groups_digest"  # which record groups a split kept apart (a split's attribute)
+LEFT_OUT = "dataset_left_out"  # the cache's attribute: featcache.datasets.left_out_record as JSON
 
 
 def check_name(kind: str, name: str) -> str:
@@ -157,6 +159,7 @@ class Records:
     fingerprint: str
     layout: str
     root: str
+    left_out: Optional[dict] = None  # what the dataset folder left out, by reason (not known: None)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -171,7 +174,12 @@ class Records:
             "dataset_root": self.root,
             "n_records": len(self),
             "class_names": json.dumps(list(self.class_names)),
+            **self.left_out_attrs(),
         }
+
+    def left_out_attrs(self) -> dict:
+        """The attribute saying what the dataset left out (none when not known)."""
+        return {LEFT_OUT: json.dumps(self.left_out)} if self.left_out is not None else {}
 
 
 def write_view_record(node: h5py.Group, failed: Sequence[int], reasons: Sequence[str], stats: dict) -> None:

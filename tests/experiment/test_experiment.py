@@ -58,6 +58,9 @@ def test_cli_compare_writes_tables_and_figures(cache, tmp_path):
     for name in ("compare.md", "compare.json", "compare_classification.csv", "confusion_matrix.png",
                  "test_faces.png", "valence_arousal.png"):
         assert (tmp_path / name).stat().st_size > 0
+    page = (tmp_path / "report.html").read_text()  # one page: the tables and every figure embedded
+    assert f"report (one page, open it in a browser): {tmp_path / 'report.html'}" in result.output
+    assert page.count("<table>") == 2 and page.count('<img src="data:image/png;base64,') == 3
 
 
 def test_cli_compare_needs_something_to_compare(cache):
@@ -74,6 +77,9 @@ def test_demo_runs_end_to_end_and_says_the_faces_are_synthetic(tmp_path):
     assert "split 'default': train " in text and ("LEAK: " in text) == ("near-copies of each other" in text)
     assert {r["head"] for r in outcome["results"]} == {"logistic", "ridge"}
     assert all(path.stat().st_size > 0 for path in outcome["figures"])
+    page = outcome["report"].read_text()
+    assert "SYNTHETIC" in page and page.count('<img src="data:image/png;base64,') == len(outcome["figures"]) == 3
+    assert f"Report (one page, open it in a browser): {outcome['report']}" in text
     assert (tmp_path / "demo.md").read_text().count("| fer_minixception |") == 2
     model = featcache.load_model(outcome["model"], check_weights=False)
     assert {task: part.head for task, part in model.tasks.items()} == {"classify": "logistic", "regress": "ridge"}

@@ -123,6 +123,8 @@ def test_recipe_runs_end_to_end_and_writes_tables(faces, tmp_path):
     with h5py.File(tmp_path / "out" / "features.h5", "r") as handle:
         assert sorted(handle[f"groups/{config['groups'][0]}"]) == ["crop0.9", "crop0.9-flip", "flip", "original"]
     assert (tmp_path / "out" / "recipe.md").is_file() and not (tmp_path / "out" / "model").exists()
+    page = (tmp_path / "out" / "report.html").read_text()  # the figures of a combined feature set too
+    assert "logistic_cv" in page and page.count('<img src="data:image/png;base64,') == 3
 
 
 def test_cli_recipe_refuses_an_unknown_recipe_and_bad_weights(faces, tmp_path):
