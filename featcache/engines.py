@@ -219,7 +219,7 @@ def raced(engine: str, precision: str) -> bool:
             and all(_installed(name) for name in CPU_ENGINES))
 
 
-RACE_IMAGES = 16  # probe images per timed call when the CPU engines race
+RACE_IMAGES = 32  # probe images per timed call when the CPU engines race: extract's and predict's batch size
 RACE_ROUNDS = 5
 
 
