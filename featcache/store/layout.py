@@ -1,6 +1,6 @@
 """The cache format: every name the cache has on disk, and the records it stores once.
 
-Format 2 (README "The cache file")::
+Format 2 (docs/cache.md, "The cache file")::
 
     faces.h5                the index: attributes and links only, replaced whole by every change
       attrs                 featcache_format=2, created, dataset_fingerprint, dataset_layout,
