@@ -162,20 +162,11 @@ def render_report(
             f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
 
 
-def write_report(
-    folder: Union[str, Path],
-    title: str,
-    tables: Sequence[tuple[str, Sequence[Mapping]]] = (),
-    notes: Sequence[str] = (),
-    figures: Sequence[Figure] = (),
-    *,
-    intro: Sequence[str] = (),
-    files: Sequence[str] = (),
-    name: str = "report.html",
-) -> Path:
-    """Write :func:`render_report`'s page to ``folder/name`` (``report.html``); returns its path."""
+def write_report(folder: Union[str, Path], title: str, *parts, name: str = "report.html", **options) -> Path:
+    """Write :func:`render_report`'s page (same arguments after ``title``) to ``folder/name``
+    (``report.html``); returns its path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    path.write_text(render_report(title, tables, notes, figures, intro, files), encoding="utf-8")
+    path.write_text(render_report(title, *parts, **options), encoding="utf-8")
     return path
