@@ -220,12 +220,10 @@ def remember(extractor, onnx: Path, engine: str, precision: str, measured: dict)
         {f"{engine}/{precision}": {"version": library_version(engine), **measured}}))
 
 
-def remember_fastest(extractor, precision: str, processor: str, engine: str, images_per_second: dict) -> None:
-    """Record which engine ran ``extractor``'s export fastest on ``processor`` (its recorded export)."""
-    exported = lookup(Request.of(extractor))
-    if exported is None:
-        return
-    _update(extractor, exported.onnx, lambda manifest: manifest["fastest"].update(
+def remember_fastest(extractor, onnx: Path, precision: str, processor: str, engine: str,
+                     images_per_second: dict) -> None:
+    """Record which engine ran ``extractor``'s export ``onnx`` fastest on ``processor``."""
+    _update(extractor, onnx, lambda manifest: manifest["fastest"].update(
         {f"{processor}/{precision}": {"engine": engine, "img_s": images_per_second}}))
 
 

@@ -97,14 +97,23 @@ def cpu_preference() -> tuple[str, str]:
 
 
 @functools.cache
+def _cpuinfo() -> str:
+    """Linux's /proc/cpuinfo, read once ("" where there is none)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def _cpu_field(prefix: str) -> str:
+    """The value of the first /proc/cpuinfo line starting with ``prefix`` ("" where there is none)."""
+    return next((line.partition(":")[2].strip() for line in _cpuinfo().splitlines() if line.startswith(prefix)), "")
+
+
+@functools.cache
 def _cpu_flags() -> frozenset:
     """The processor's flags from Linux's /proc/cpuinfo (empty where there is none)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return frozenset(line.partition(":")[2].split())
+    return frozenset(_cpu_field("flags").split())
 
 
 def _has_avx512() -> bool:
@@ -240,7 +249,8 @@ def race(extractor, contenders: list[str]) -> Engine:
         return tensorflow_engine(extractor.model)
     speeds = throughput(ready, extractor.input_size)
     fastest = max(speeds, key=speeds.get)
-    engine_cache.remember_fastest(extractor, "float32", processor_id(), fastest, speeds)
+    engine_cache.remember_fastest(extractor, engine_cache.export_path(extractor), "float32", processor_id(), fastest,
+                                  speeds)
     return ready[fastest]
 
 
@@ -270,14 +280,8 @@ def processor_id() -> str:
     digest: a recorded race holds only where it was run (a featcache home may be shared)."""
     import hashlib
 
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        model = next((line.partition(":")[2].strip() for line in text.splitlines() if line.startswith("model name")),
-                     "")
-    except OSError:
-        model = ""
     flags = sorted(flag for flag in _cpu_flags() if flag.startswith(("avx", "amx", "fma", "sse4")))
-    return hashlib.sha256(" ".join([model, *flags]).encode()).hexdigest()[:12]
+    return hashlib.sha256(" ".join([_cpu_field("model name"), *flags]).encode()).hexdigest()[:12]
 
 
 def cached_engine(exported: engine_cache.Exported, engine: str = "auto", precision: str = "float32") -> Engine:
