@@ -43,6 +43,8 @@ _PUBLIC = {
     "set_groups": "featcache.record_groups",
     "check_split": "featcache.leaks",
     "compare": "featcache.experiment",
+    "nested_evaluate": "featcache.nested",
+    "Candidate": "featcache.nested",
     "train": "featcache.model",
     "evaluate": "featcache.model",
     "Model": "featcache.model",

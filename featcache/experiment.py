@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -109,6 +109,30 @@ def run_head(
                         "report": metrics.regression_report(truth, predictions),
                         "predictions": predictions, "scores": None, "truth": truth})
     return outputs
+
+
+def run_heads(features: FeatureSet, parts: np.ndarray, asked: Mapping[str, tuple[str, Mapping]], *,
+              seed: int = 0) -> list[dict]:
+    """:func:`run_head` for each task of ``asked`` (task -> (head, parameters)). A head that
+    learns both tasks at once (``joint``) is fitted once as such: for a task it cannot do alone
+    (its other output is dropped unless asked of it), or for both when both name it with the
+    same parameters."""
+    if len(asked) == 2 and asked["classify"][0] == asked["regress"][0] and asked["classify"] != asked["regress"]:
+        raise UsageError(f"head {asked['classify'][0]!r} is named for both tasks with other parameters; a head "
+                         "fitted once for both takes one set")
+    results: list[dict] = []
+    for task, (name, params) in asked.items():
+        if any(r["task"] == task for r in results):
+            continue  # a multi-task head fitted for the other task already covers it
+        check_head(name)
+        supported = heads.HEADS[name]
+        if task not in supported and "joint" not in supported:
+            able = ", ".join(other for other, tasks in heads.HEADS.items() if task in tasks or "joint" in tasks)
+            raise UsageError(f"head {name!r} cannot {task}; these can: {able}")
+        once = "joint" in supported and (task not in supported or asked.get("classify") == asked.get("regress"))
+        fitted = run_head(features, parts, name, "joint" if once else task, params=dict(params), seed=seed)
+        results += [r for r in fitted if asked.get(r["task"], ("",))[0] == name]
+    return results
 
 
 def check_head(head: str, task: Optional[str] = None) -> None:

@@ -34,7 +34,7 @@ def _group_view(cache: Path, key: str, view: ViewSpec) -> tuple[FeatureSet, list
     if not names:
         raise CacheError(f"{cache}: group {key} holds none of the views {list(view)} (it has {', '.join(held)}); "
                          f"{how_to_extract(view[0])}")
-    views = _on_common_records([load(cache, group=key, view=name) for name in names])
+    views = on_common_records([load(cache, group=key, view=name) for name in names])
     return replace(views[0], features=mean_of_views([part.features for part in views]), view=MEAN), names
 
 
@@ -43,7 +43,7 @@ def mean_of_views(features: Sequence[np.ndarray]) -> np.ndarray:
     return np.mean(features, axis=0, dtype=np.float64).astype(np.float32)
 
 
-def _on_common_records(parts: list[FeatureSet]) -> list[FeatureSet]:
+def on_common_records(parts: list[FeatureSet]) -> list[FeatureSet]:
     """Each feature set cut to the records all of them hold, in record order."""
     common = parts[0].index
     for part in parts[1:]:
@@ -108,7 +108,7 @@ def combine_views(cache: Union[str, Path], views: Mapping[str, Sequence[str]]) -
 def _joined(keys: list[str], parts_and_views: Sequence[tuple[FeatureSet, list[str]]], view: ViewSpec) -> FeatureSet:
     """The parts side by side on the records all of them hold, with the combined configuration."""
     parts, views = zip(*parts_and_views)
-    aligned = _on_common_records(list(parts))
+    aligned = on_common_records(list(parts))
     first = aligned[0]
     config = {"backbone": "+".join(p.config["backbone"] for p in parts), "groups": keys,
               "parts": [p.config for p in parts], "dims": [int(p.features.shape[1]) for p in parts],

@@ -35,7 +35,7 @@ import metrics
 
 from . import __version__
 from .errors import ModelError, UsageError
-from .experiment import TASKS, predict_task, run_head, scoring_split, targets
+from .experiment import TASKS, predict_task, run_heads, scoring_split, targets
 from .feature_sets import ViewSpec, combine, combine_views
 from .files import replace_folder
 from .inference import FeatureRunner, array_features, file_features, image_files
@@ -127,22 +127,10 @@ class Model:
         asked = {task: _head_spec(spec) for task, spec in (("classify", classify), ("regress", regress)) if spec}
         if not asked:
             raise ModelError("name a head for classify, regress or both")
-        if len(asked) == 2 and asked["classify"][0] == asked["regress"][0] and asked["classify"] != asked["regress"]:
-            raise ModelError(f"head {asked['classify'][0]!r} is named for both tasks with other parameters; a head "
-                             "fitted once for both takes one set")
-        results: list[dict] = []
-        for task, (name, params) in asked.items():
-            if any(r["task"] == task for r in results):
-                continue  # a multi-task head fitted for the other task already covers it
-            supported = heads.HEADS.get(name)
-            if supported is None:
-                raise ModelError(f"unknown head {name!r}; choose one of {', '.join(heads.names())}")
-            if task not in supported and "joint" not in supported:
-                able = ", ".join(other for other, tasks in heads.HEADS.items() if task in tasks or "joint" in tasks)
-                raise ModelError(f"head {name!r} cannot {task}; these can: {able}")
-            once = "joint" in supported and (task not in supported or asked.get("classify") == asked.get("regress"))
-            fitted = run_head(features, parts, name, "joint" if once else task, params=params, seed=seed)
-            results += [r for r in fitted if asked.get(r["task"], ("",))[0] == name]
+        try:
+            results = run_heads(features, parts, asked, seed=seed)
+        except UsageError as error:
+            raise ModelError(str(error)) from None
         return cls.from_results(results, cache=cache, split=split, seed=seed)
 
     @classmethod

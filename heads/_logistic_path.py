@@ -11,8 +11,10 @@ from sklearn.linear_model import LogisticRegression
 
 class LogisticPathCV(ClassifierMixin, BaseEstimator):
     """Fits ``LogisticRegression`` at the C of ``Cs`` with the best mean held-out accuracy over the
-    folds of ``cv``, refitted on all rows; learned ``C_``, ``scores_`` (folds, Cs) and
-    ``best_estimator_``.
+    folds of ``cv``, refitted on all rows; learned ``C_``, ``scores_`` (folds, Cs),
+    ``best_estimator_`` and ``oof_proba_``: each row's class probabilities (columns in
+    ``classes_`` order) from the fold that held it out, at ``C_``, free by-products of the
+    choice that a stacked model can learn from (:class:`heads.JointLinearHead`).
 
     Each fold fits the Cs from the strongest penalty up, each fit starting from the last
     one's solution. Unlike scikit-learn's ``LogisticRegressionCV``, float32 features stay
@@ -42,16 +44,20 @@ class LogisticPathCV(ClassifierMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> "LogisticPathCV":
         Cs = np.asarray(self.Cs, dtype=np.float64)
         folds = list(self.cv.split(X, y))
+        self.classes_ = np.unique(y)
         self.scores_ = np.zeros((len(folds), len(Cs)))
+        held_out = np.zeros((len(Cs), len(y), len(self.classes_)))
         for fold, (train, held) in enumerate(folds):
             X_train, y_train = X[train], y[train]
             model = self._model(Cs.min(), warm_start=True)
             for i in np.argsort(Cs, kind="stable"):
                 model.set_params(C=float(Cs[i])).fit(X_train, y_train)
-                self.scores_[fold, i] = model.score(X[held], y[held])
-        self.C_ = float(Cs[int(np.argmax(self.scores_.mean(axis=0)))])  # the first of equals, in Cs order
+                columns = np.searchsorted(self.classes_, model.classes_)
+                held_out[i, held[:, None], columns] = model.predict_proba(X[held])
+                self.scores_[fold, i] = np.mean(self.classes_[held_out[i, held].argmax(axis=1)] == y[held])
+        best = int(np.argmax(self.scores_.mean(axis=0)))  # the first of equals, in Cs order
+        self.C_, self.oof_proba_ = float(Cs[best]), held_out[best]
         self.best_estimator_ = self._model(self.C_).fit(X, y)
-        self.classes_ = self.best_estimator_.classes_
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._keras import KerasHead, import_keras
 from .cnn import CNNClassifier, CNNMultiTaskHead, CNNRegressor
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
+from .joint import JointLinearHead
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
 from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
 from .mlp import MLPHead
@@ -50,7 +51,7 @@ PICKLE_START = b"\x80"  # the first byte of a pickle (protocol 2 and later), as 
 KERAS_CLASSES = {cls.__name__: cls for cls in (KerasDenseClassifier, KerasDenseRegressor, MultiTaskHead, CNNClassifier,
                                                 CNNRegressor, CNNMultiTaskHead)}
 _SKOPS_CLASSES = (LogisticHead, LogisticCVHead, RidgeHead, RidgeCVHead, MLPHead, BlockEnsembleClassifier,
-                  BlockEnsembleRegressor)
+                  BlockEnsembleRegressor, JointLinearHead)
 #: Types an skops head file may name beyond those skops trusts itself: this package's heads
 #: and the optimiser state scikit-learn's MLP keeps for further training.
 KNOWN_TYPES = tuple(f"{cls.__module__}.{cls.__qualname__}" for cls in _SKOPS_CLASSES) + (

@@ -75,7 +75,8 @@ class LogisticHead(ClassifierMixin, _LinearHead):
 
     ``C=None`` (the default) chooses C from ``Cs`` by stratified ``cv``-fold cross-validation
     (accuracy) on the training data and refits on all of it; a number fixes it. Learned:
-    ``C_`` (the C used) and, when chosen, ``cv_scores_`` (folds, Cs). ``class_weight``: None,
+    ``C_`` (the C used) and, when chosen in memory, ``cv_scores_`` (folds, Cs) and
+    ``cv_proba_``: each training row's class probabilities at ``C_`` from the fold that held it out. ``class_weight``: None,
     "balanced" or {label: weight}. ``max_iter`` bounds lbfgs; the fit stops at ``tol``.
     ``chunk_rows``: rows read at a time from a chunked X. Classification only.
     """
@@ -126,7 +127,7 @@ class LogisticHead(ClassifierMixin, _LinearHead):
         super().fit(X, y)
         fitted = self.pipeline_.steps[-1][1]
         if isinstance(fitted, LogisticPathCV):
-            self.C_, self.cv_scores_ = fitted.C_, fitted.scores_
+            self.C_, self.cv_scores_, self.cv_proba_ = fitted.C_, fitted.scores_, fitted.oof_proba_
             fitted = fitted.best_estimator_
         else:
             self.C_ = self.C

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from ._keras import KerasHead, import_keras
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
+from .joint import JointLinearHead
 from .linear import LogisticHead, RidgeHead
 from .mlp import MLPHead
 from .multitask import MultiTaskHead
@@ -46,6 +47,11 @@ def _outputs(keras, head: Any, x):
         return _pipeline_outputs(ops, head.pipeline_, x)
     if isinstance(head, RidgeHead):
         return _finished(ops, _pipeline_outputs(ops, head.pipeline_, x), head)
+    if isinstance(head, JointLinearHead):
+        probabilities = _outputs(keras, head.classifier_, x)
+        targets = _outputs(keras, head.regressor_, x)
+        return {"classes": probabilities,
+                "va": _outputs(keras, head.combiner_, ops.concatenate([targets, probabilities], axis=-1))}
     if isinstance(head, (BlockEnsembleClassifier, BlockEnsembleRegressor)):
         members = [_outputs(keras, member, x[:, part]) for member, part in zip(head.estimators_, head.slices_)]
         mean = ops.mean(ops.stack(members, axis=0), axis=0)

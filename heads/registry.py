@@ -9,13 +9,14 @@ from sklearn.base import BaseEstimator
 
 from .cnn import CNNClassifier, CNNMultiTaskHead, CNNRegressor
 from .ensemble import BlockEnsembleClassifier, BlockEnsembleRegressor
+from .joint import JointLinearHead
 from .keras_dense import KerasDenseClassifier, KerasDenseRegressor
 from .linear import LogisticCVHead, LogisticHead, RidgeCVHead, RidgeHead
 from .mlp import MLPHead
 from .multitask import MultiTaskHead
 
 CLASSIFY, REGRESS, JOINT = "classify", "regress", "joint"
-TASKS = (CLASSIFY, REGRESS, JOINT)  # joint: y = [class_id, valence, arousal] (MultiTaskHead)
+TASKS = (CLASSIFY, REGRESS, JOINT)  # joint: y = [class_id, valence, arousal] (MultiTaskHead, JointLinearHead)
 
 
 def _mlp(task: str) -> Callable[..., BaseEstimator]:
@@ -47,6 +48,7 @@ _FACTORIES: Mapping[str, Mapping[str, Callable[..., BaseEstimator]]] = {
     "multitask": {JOINT: MultiTaskHead},
     "ensemble": {CLASSIFY: _ensemble(CLASSIFY), REGRESS: _ensemble(REGRESS)},
     "cnn": {CLASSIFY: CNNClassifier, REGRESS: CNNRegressor, JOINT: CNNMultiTaskHead},
+    "joint_linear": {JOINT: JointLinearHead},
 }
 
 #: Head name -> the tasks it supports, e.g. ``HEADS["ridge"] == ("regress",)``.

@@ -26,12 +26,13 @@ EXPECTED_CLASSES = {
     ("ensemble", "regress"): heads.BlockEnsembleRegressor,
     ("ridge_cv", "regress"): heads.RidgeCVHead,
     ("multitask", "joint"): heads.MultiTaskHead,
+    ("joint_linear", "joint"): heads.JointLinearHead,
 }
 
 
 def test_names_and_task_table():
     assert heads.names() == ("keras_dense", "logistic", "ridge", "logistic_cv", "ridge_cv", "mlp", "multitask",
-                             "ensemble", "cnn")
+                             "ensemble", "cnn", "joint_linear")
     assert dict(heads.HEADS) == {
         "keras_dense": ("classify", "regress"),
         "logistic": ("classify",),
@@ -42,6 +43,7 @@ def test_names_and_task_table():
         "multitask": ("joint",),
         "cnn": ("classify", "regress", "joint"),
         "ensemble": ("classify", "regress"),
+        "joint_linear": ("joint",),
     }
     assert sorted(EXPECTED_CLASSES) == sorted(HEAD_TASKS)
     with pytest.raises(TypeError):

@@ -28,9 +28,9 @@ from featcache.splits import cached_split
 from imagegen import _truncated_jpeg
 
 FACE = "fer_minixception"  # 64 px and 58k parameters; random weights (weights "none") need no download
+JOINT = ("joint_linear", {"Cs": (0.01, 1.0), "cv": 2})  # one head for both tasks, as the affect recipe has
 TINY = Recipe("tiny", (Extraction(FACE, ("add_4:2",), crops=(0.9,)), Extraction(FACE, image_size=48)),
-              view="mean", classify=("logistic_cv", {"Cs": (0.01, 1.0), "cv": 2}),
-              regress=("ridge_cv", {"match_spread": True}))
+              view="mean", classify=JOINT, regress=JOINT)
 
 
 def squash(values):
