@@ -293,7 +293,8 @@ def nested_summary(result: NestedResult, feature_set: dict[str, str]) -> dict:
 
 
 def nested_run(cache: Path, splits: int, group_by: Optional[str]) -> dict:
-    """Both tasks' nested evaluation over :data:`NESTED_CONFIGS`, every candidate scored as well."""
+    """Both tasks' nested evaluation over :data:`NESTED_FEATURES` x :data:`NESTED_HEADS`, every
+    candidate scored as well."""
     out = {}
     for task in ("classify", "regress"):
         candidates, configuration = nested_candidates(cache, task)
@@ -338,8 +339,8 @@ def main() -> None:
         earlier = json.loads((RESULTS / "quality.json").read_text())
         if "nested" in earlier:
             payload["nested"] = earlier["nested"]
-            payload["nested_run"] = {key: earlier[key] for key in ("command", "date", "machine", "seconds")
-                                     if key in earlier}
+            payload["nested_run"] = earlier.get("nested_run") or {
+                key: earlier[key] for key in ("command", "date", "machine", "seconds") if key in earlier}
     for config in chosen:  # the files are rewritten after each configuration, so a cut-short run keeps its rows
         payload["configurations"].append(evaluate(config, cache, args.splits, args.group_by))
         payload["seconds"] = time.perf_counter() - began

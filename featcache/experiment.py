@@ -116,7 +116,8 @@ def run_heads(features: FeatureSet, parts: np.ndarray, asked: Mapping[str, tuple
     """:func:`run_head` for each task of ``asked`` (task -> (head, parameters)). A head that
     learns both tasks at once (``joint``) is fitted once as such: for a task it cannot do alone
     (its other output is dropped unless asked of it), or for both when both name it with the
-    same parameters."""
+    same parameters. Such a head learns and is scored on the rows that have both a class and
+    valence/arousal."""
     if len(asked) == 2 and asked["classify"][0] == asked["regress"][0] and asked["classify"] != asked["regress"]:
         raise UsageError(f"head {asked['classify'][0]!r} is named for both tasks with other parameters; a head "
                          "fitted once for both takes one set")

@@ -159,7 +159,7 @@ def inner_cv_scores(
     folds = stratified_folds(labels, hashes, k=k, seed=seed, groups=groups)
     scores = {}
     for candidate in candidates:
-        pooled = np.empty((len(rows), *np.shape(y)[1:]) if task == REGRESS else len(rows))
+        pooled = np.empty((len(rows), *np.shape(y)[1:])) if task == REGRESS else np.empty(len(rows), np.int64)
         for fold in range(k):
             held = folds == fold
             predicted, _ = fit_predict(candidate, task, rows[~held], y[~held], rows[held], seed=seed,

@@ -46,7 +46,7 @@ class LogisticPathCV(ClassifierMixin, BaseEstimator):
         folds = list(self.cv.split(X, y))
         self.classes_ = np.unique(y)
         self.scores_ = np.zeros((len(folds), len(Cs)))
-        held_out = np.zeros((len(Cs), len(y), len(self.classes_)))
+        held_out = np.zeros((len(Cs), len(y), len(self.classes_)), dtype=np.float32)
         for fold, (train, held) in enumerate(folds):
             X_train, y_train = X[train], y[train]
             model = self._model(Cs.min(), warm_start=True)

@@ -6,9 +6,11 @@ combiner) that predicts valence and arousal from the regressor's predictions and
 classifier's probabilities. The expression class carries much of valence's sign and of
 arousal's level (happy against sad, surprise against neutral), in a way that is not linear
 in the features, so a linear regressor alone misses it. The combiner learns from
-out-of-fold predictions (``cv`` stratified folds of the training data), which are as good
-as the members' predictions on new faces and no better, so it weighs them as it should.
-Classes come from the classifier alone.
+out-of-fold predictions (``cv`` stratified folds of the training data), which are about as
+good as the members' predictions on new faces, not as good as on the faces they were fitted
+on, so it weighs them as it should. The folds are plain stratified ones: they do not keep
+duplicates or a person's images together, so on data with many near-twins the combiner may
+trust the class probabilities somewhat more than it should. Classes come from the classifier alone.
 """
 
 from __future__ import annotations

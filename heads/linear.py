@@ -75,8 +75,9 @@ class LogisticHead(ClassifierMixin, _LinearHead):
 
     ``C=None`` (the default) chooses C from ``Cs`` by stratified ``cv``-fold cross-validation
     (accuracy) on the training data and refits on all of it; a number fixes it. Learned:
-    ``C_`` (the C used) and, when chosen in memory, ``cv_scores_`` (folds, Cs) and
-    ``cv_proba_``: each training row's class probabilities at ``C_`` from the fold that held it out. ``class_weight``: None,
+    ``C_`` (the C used) and, when chosen, ``cv_scores_`` (folds, Cs); when chosen on an
+    in-memory X also ``cv_proba_``: each training row's class probabilities at ``C_`` (float32)
+    from the fold that held it out. ``class_weight``: None,
     "balanced" or {label: weight}. ``max_iter`` bounds lbfgs; the fit stops at ``tol``.
     ``chunk_rows``: rows read at a time from a chunked X. Classification only.
     """

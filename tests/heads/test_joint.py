@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from sklearn.model_selection import StratifiedKFold
+
 import heads
 import metrics
 
@@ -46,7 +48,16 @@ def test_its_classes_are_the_logistic_heads_and_the_combiner_learns_out_of_fold(
                                                                          abs=0.01)
     training = joint.predict_proba(X)
     assert np.mean(training.argmax(axis=1) == classes) > np.mean(held_out.argmax(axis=1) == classes)  # in-sample is better
-    assert joint.combiner_.pipeline_[-1].coef_.shape == (2, 2 + 6)  # [valence, arousal, 6 probabilities]
+    # the combiner is the ridge of [out-of-fold ridge predictions at the chosen alpha, held-out probabilities]
+    out_of_fold = np.zeros(va.shape)
+    for train, held in StratifiedKFold(3, shuffle=True, random_state=0).split(X, classes):
+        ridge = heads.RidgeHead(alpha=joint.regressor_.alpha_).fit(X[train], va[train])
+        out_of_fold[held] = ridge.predict(X[held])
+    combiner = heads.RidgeHead(match_spread=True).fit(np.column_stack([out_of_fold, held_out]), va)
+    np.testing.assert_allclose(joint.combiner_.pipeline_[-1].coef_, combiner.pipeline_[-1].coef_, rtol=1e-6)
+    in_sample = heads.RidgeHead(match_spread=True).fit(
+        np.column_stack([joint.regressor_.predict(X), training]), va)
+    assert not np.allclose(joint.combiner_.pipeline_[-1].coef_, in_sample.pipeline_[-1].coef_, rtol=1e-2)
 
 
 def test_a_fixed_c_classifier_gets_out_of_fold_fits_and_bad_targets_fail():
