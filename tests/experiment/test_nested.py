@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import featcache.nested as nested
+import heads as heads_module
 from featcache.errors import UsageError
 from featcache.nested import Candidate, nested_evaluate
 from featcache.reading import FeatureSet
@@ -157,3 +158,31 @@ def test_a_joint_head_competes_for_regression_on_the_class_labels_too():
     assert result.figures("valence_ccc", "joint")[0] > 0.8  # valence is linear in the informative features
     with pytest.raises(UsageError, match="cannot classify"):
         nested_evaluate([joint], "classify")
+
+
+def test_a_joint_candidate_learns_each_training_rows_own_class_and_targets(monkeypatch):
+    """The class ids a joint head is fitted on belong to the very rows it is fitted on."""
+    labels, va, informative, _ = _problem()
+    X = np.column_stack([np.arange(N), informative]).astype(np.float32)  # column 0: the row's own index
+    seen = []
+    make = heads_module.make
+
+    def spying(name, task, **params):
+        head = make(name, task, **params)
+        if task == "joint":
+            fit = head.fit
+
+            def checked_fit(X_train, y_train):
+                rows = X_train[:, 0].astype(int)
+                np.testing.assert_array_equal(y_train[:, 0], labels[rows])
+                np.testing.assert_allclose(y_train[:, 1:], va[rows].astype(np.float32))
+                seen.append(len(rows))
+                return fit(X_train, y_train)
+
+            head.fit = checked_fit
+        return head
+
+    monkeypatch.setattr(heads_module, "make", spying)
+    features = _features(X, labels, va, "informative")
+    nested_evaluate([Candidate("joint", features, "joint_linear")], "regress", splits=1, inner=3)
+    assert len(seen) == 3 + 1  # three inner folds, then the refit on the outer training part
