@@ -25,7 +25,7 @@ import os
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -196,8 +196,7 @@ def build_engine(extractor, engine: str = "auto", precision: str = "float32") ->
     if name == "tensorflow":
         return tensorflow_engine(extractor.model)
     if raced(engine, precision):
-        exported = engine_cache.lookup(engine_cache.Request.of(extractor))
-        recorded = exported.fastest_engine(precision, processor_id()) if exported is not None else None
+        recorded = race_winner(engine_cache.lookup(engine_cache.Request.of(extractor)), precision)
         if recorded is None:  # raced once per model and processor, then the same engine every time
             return race(extractor, [candidate for candidate in cpu_preference() if _installed(candidate)])
         name = recorded
@@ -227,6 +226,12 @@ def raced(engine: str, precision: str) -> bool:
     a CPU with both installed."""
     return (engine == "auto" and precision == "float32" and choose_engine(engine, precision) in CPU_ENGINES
             and all(_installed(name) for name in CPU_ENGINES))
+
+
+def race_winner(exported: Optional[engine_cache.Exported], precision: str) -> Optional[str]:
+    """The engine that won the race of ``exported`` on this processor at ``precision``, if one was
+    run and the winner's check still holds (None for no export)."""
+    return None if exported is None else exported.fastest_engine(precision, processor_id())
 
 
 RACE_IMAGES = 32  # probe images per timed call when the CPU engines race: extract's and predict's batch size

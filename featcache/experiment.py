@@ -85,7 +85,7 @@ def run_head(
     test = usable & (part == TEST)
     if not train.any() or not test.any():
         raise UsageError(f"no usable rows for task {task!r} in the train or test part of group {features.group}")
-    estimator = heads.make(head, task, **_seeded(head, task, params or {}, seed))
+    estimator = heads.make(head, task, **seeded_params(head, task, params or {}, seed))
     began = time.perf_counter()
     estimator.fit(features.features[train], y[train])
     fit_seconds = time.perf_counter() - began
@@ -156,7 +156,7 @@ def predict_task(estimator, X: np.ndarray, task: str, n_classes: int = 0, *, joi
     return predictions[:, 1:] if joint else predictions
 
 
-def _seeded(head: str, task: str, params: dict, seed: int) -> dict:
+def seeded_params(head: str, task: str, params: dict, seed: int) -> dict:
     """Add random_state=seed when the head takes one and the caller did not set it."""
     accepted = heads.make(head, task).get_params()
     return {"random_state": seed, **params} if "random_state" in accepted else params

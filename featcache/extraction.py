@@ -41,7 +41,7 @@ from .store import (
 )
 from .datasets import IMAGE_SUFFIXES, Dataset, LeftOutWarning, describe_left_out, left_out_record, open_dataset
 from .engine_cache import Request, library_version, lookup
-from .engines import (CPU_ENGINES, Engine, build_engine, cached_engine, choose_engine, processor_id, raced,
+from .engines import (CPU_ENGINES, Engine, build_engine, cached_engine, choose_engine, race_winner, raced,
                       resolve_precision)
 from .errors import FeatcacheError, UsageError
 from .progress import progress_bar
@@ -138,8 +138,8 @@ def cached_feature_model(backbone: str, weights, taps, pooling: str, image_size:
     if name not in CPU_ENGINES:
         return None
     exported = lookup(_request(backbone, weights, taps, pooling, image_size))
-    if exported is not None and raced(engine, precision):  # the winner of the race run on this processor
-        name = exported.fastest_engine(precision, processor_id())
+    if raced(engine, precision):  # the winner of the race run on this processor
+        name = race_winner(exported, precision)
     if exported is None or name is None or exported.check(name, precision) is None:
         return None
     return FeatureModel(exported.name, exported.input_size, exported.config,

@@ -31,7 +31,7 @@ import heads
 import metrics
 
 from .errors import UsageError
-from .experiment import check_head, predict_task, primary_figure, targets
+from .experiment import check_head, predict_task, primary_figure, seeded_params, targets
 from .feature_sets import on_common_records as _common_feature_records
 from .reading import FeatureSet
 from .splits import TEST, stratified_folds, stratified_split
@@ -180,10 +180,8 @@ def fit_predict(candidate: Candidate, task: str, train_rows: np.ndarray, y_train
     fitted_as = "joint" if joint else task
     if joint:
         y_train = np.column_stack([labels, y_train])
-    params = dict(candidate.params)
-    if "random_state" in heads.make(candidate.head, fitted_as).get_params():
-        params.setdefault("random_state", seed)
-    estimator = heads.make(candidate.head, fitted_as, **params)
+    estimator = heads.make(candidate.head, fitted_as, **seeded_params(candidate.head, fitted_as,
+                                                                      dict(candidate.params), seed))
     X = candidate.features.features
     began = time.perf_counter()
     estimator.fit(X[train_rows], y_train)

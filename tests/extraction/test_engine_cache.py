@@ -220,5 +220,5 @@ def test_auto_races_the_cpu_engines_and_remembers_the_winner_for_this_processor(
     monkeypatch.setattr(extraction, "load_extractor", lambda *a, **k: pytest.fail("the Keras model was built"))
     again = featcache.extract(faces.root, "mobilenet_v2", tmp_path / "again.h5", **options)
     assert again.engine == winner  # the recorded winner, without TensorFlow
-    monkeypatch.setattr(extraction, "processor_id", lambda: "another-processor")
+    monkeypatch.setattr(engines, "processor_id", lambda: "another-processor")
     assert extraction.cached_feature_model("mobilenet_v2", weights_file, None, "avg", size, "float32", "auto") is None
