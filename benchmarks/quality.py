@@ -42,7 +42,7 @@ from featcache.experiment import run_heads  # noqa: E402
 from featcache.feature_sets import combine  # noqa: E402
 from featcache.landmarks import add_landmark_group  # noqa: E402
 from featcache.nested import Candidate, NestedResult, nested_evaluate, on_common_records  # noqa: E402
-from featcache.recipe import AFFECT, AFFECT_LINEAR, FER_VIEWS, Extraction, Recipe, recipe_views  # noqa: E402
+from featcache.recipe import AFFECT, AFFECT_LINEAR, FER_VIEWS, JOINT_HEAD, Extraction, Recipe, recipe_views  # noqa: E402
 from heads.linear import DEFAULT_CS  # noqa: E402
 from featcache.record_groups import group_ids  # noqa: E402
 from featcache.splits import stratified_split  # noqa: E402
@@ -111,7 +111,7 @@ CONFIGS = [
 NESTED_FEATURES = [("four face networks, 8 views averaged", AFFECT_LINEAR.extractions, recipe_views(AFFECT_LINEAR)),
                    ("fer_minixception, 8 views averaged", FER_VIEWS.extractions, recipe_views(FER_VIEWS))]
 NESTED_HEADS = {"classify": [("logistic", {"C": c}) for c in DEFAULT_CS],
-                "regress": [("ridge", {"match_spread": True}), ("joint_linear", {})]}
+                "regress": [("ridge", {"match_spread": True}), JOINT_HEAD]}  # the recipe's joint head and C grid
 REFERENCES = [
     {"name": "report: mobilenet_v2 frozen + dense head (one split)", "accuracy": 0.295, "valence_ccc": 0.19,
      "arousal_ccc": 0.13},

@@ -227,6 +227,22 @@ def quality_table(results: Path) -> str:
     ])
 
 
+@table("accuracy_probes")
+def accuracy_probes_table(results: Path) -> str:
+    """docs/recipes.md: directions for the classes, scored inside one split's training part."""
+    data = load(results, "accuracy_probes.json")
+    rows = [[p["label"], f"{p['accuracy']:.3f}", f"{p['f1_macro']:.3f}", f"{p['fit_seconds']:.1f} s"]
+            for p in data["probes"]]
+    rows += [[f"reference blended with {b['probe']} (weight {b['weight']}, best on these folds)",
+              f"{b['accuracy']:.3f}", f"{b['f1_macro']:.3f}", ""] for b in data["blends"]]
+    return "\n".join([
+        source(data, "accuracy_probes.json") + f" Pooled out-of-fold figures of {data['inner_folds']}-fold "
+        f"cross-validation inside the training part of outer split 0 ({data['rows']} faces); the outer test "
+        "faces are never read. Fit: one fold's fit and prediction.", "",
+        rows_to_markdown(["probe", "Accuracy", "F1", "fit"], "lrrr", rows),
+    ])
+
+
 @table("leaks")
 def leaks_table(results: Path) -> str:
     data = load(results, "leaks.json")
