@@ -3,14 +3,14 @@
 Each probe is scored by 3-fold cross-validation inside the 85% training part of outer split 0
 (the stratified 70/15/15 split of quality.py's first seed, byte-identical images kept
 together); the arrays are cut to those rows as soon as they are loaded, so the outer test faces
-are never read. Reported: pooled out-of-fold accuracy and macro F1, and the median fit time of
+are never used. Reported: pooled out-of-fold accuracy and macro F1, and the median fit time of
 a fold. The reference row is the recipe's classifier (four face networks, 8 views averaged,
 logistic with C chosen by its own CV over the recipe's grid).
 
 Probes:
 - fine-tuned top block: the last block of ``fer_minixception`` (from ``add_3``) or the last two
   layers of ``hse_faceres`` (from ``conv_pw_12_relu``), initialised with the pretrained weights
-  (batch norms frozen), trained with a softmax layer on the cached feature maps of the block's
+  and trained (batch norms frozen) under a softmax layer on the cached feature maps of the block's
   input (extracted once, ``TAP:k`` with k the map's size), the 8 views as augmentation; the
   prediction averages the 8 views' log-probabilities;
 - landmark geometry (AffectNet's 68 annotated points, :mod:`featcache.landmarks`) alone and
@@ -18,8 +18,10 @@ Probes:
   information;
 - stacking per-network logistic heads (a logistic on their out-of-fold log-probabilities);
 - non-linear heads on the four networks (``keras_dense``, ``mlp``);
-- blends: the reference's log-probabilities averaged with a probe's, at the weight (0.1-0.5) that
+- blends: the reference's log-probabilities averaged with a probe's, at the weight (0-0.5) that
   does best on these same folds, so optimistic.
+
+The results files are written only when every probe ran; ``--probes`` prints a subset's rows.
 
     python benchmarks/accuracy_probes.py [--work DIR] [--probes NAME,...]
 """
@@ -47,14 +49,16 @@ import heads  # noqa: E402
 import metrics  # noqa: E402
 from _common import write_results  # noqa: E402
 from featcache.landmarks import add_landmark_group  # noqa: E402
-from featcache.recipe import AFFECT, JOINT_HEAD, prepare  # noqa: E402
+from featcache.recipe import AFFECT, JOINT_HEAD, prepare, recipe_views  # noqa: E402
 from featcache.splits import TEST, stratified_folds, stratified_split  # noqa: E402
+from heads.linear import DEFAULT_CS  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "affectnet-subset"
-VIEWS = ("original", "flip", "crop0.9", "crop0.9-flip", "crop0.8", "crop0.8-flip", "crop0.7", "crop0.7-flip")
+VIEWS = recipe_views(AFFECT)
 RECIPE_CS = JOINT_HEAD[1]["Cs"]
 INNER_FOLDS, SEED = 3, 0
-BLEND_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5)
+BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+BATCH = 128
 
 FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (train rows, held-out rows) -> log-probabilities
 
@@ -93,10 +97,12 @@ class Probe:
         self.work = work
         self.cache = work / "affectnet.h5"
         self.keys = prepare(DATA, self.cache, AFFECT)
-        blocks = [featcache.combine(self.cache, [key], view="mean") for key in self.keys]
+        blocks = [featcache.combine(self.cache, [key], view=VIEWS) for key in self.keys]
         first = blocks[0]
+        if any(not np.array_equal(block.content_hashes, first.content_hashes) for block in blocks):
+            raise SystemExit(f"{self.cache}: the recipe's groups hold different records; extract them again")
         test = stratified_split(first.labels, first.content_hashes, seed=SEED) == TEST
-        self.rows = np.flatnonzero(~test)  # every array below is cut to these rows
+        self.rows = np.flatnonzero(~test)  # every array below is cut to these rows (no record groups here)
         self.hashes = first.content_hashes
         self.blocks = {key.rsplit("-", 1)[0]: block.features[self.rows] for key, block in zip(self.keys, blocks)}
         self.y = first.labels[self.rows].astype(int)
@@ -126,7 +132,7 @@ class Probe:
 def logistic(probe: Probe, features: np.ndarray) -> FitPredict:
     """The recipe's classifier: a logistic head choosing C by its own CV over the recipe's grid."""
     def fit_predict(train, held):
-        head = heads.LogisticHead(Cs=RECIPE_CS).fit(features[train], probe.y[train])
+        head = heads.LogisticHead(Cs=RECIPE_CS, random_state=SEED).fit(features[train], probe.y[train])
         return np.log(head.predict_proba(features[held]) + 1e-12)
     return fit_predict
 
@@ -144,10 +150,10 @@ def stacked(probe: Probe, blocks: list[np.ndarray]) -> FitPredict:
     def fit_predict(train, held):
         inner, outer = [], []
         for features in blocks:
-            head = heads.LogisticHead(Cs=RECIPE_CS).fit(features[train], probe.y[train])
+            head = heads.LogisticHead(Cs=RECIPE_CS, random_state=SEED).fit(features[train], probe.y[train])
             inner.append(np.log(head.cv_proba_ + 1e-12))
             outer.append(np.log(head.predict_proba(features[held]) + 1e-12))
-        combiner = heads.LogisticHead(Cs=RECIPE_CS).fit(np.hstack(inner), probe.y[train])
+        combiner = heads.LogisticHead(Cs=DEFAULT_CS, random_state=SEED).fit(np.hstack(inner), probe.y[train])
         return np.log(combiner.predict_proba(np.hstack(outer)) + 1e-12)
     return fit_predict
 
@@ -184,24 +190,26 @@ def fine_tuned_top(probe: Probe, block: TopBlock) -> FitPredict:
             self.pairs = self.rng.permutation(pairs)
 
         def __len__(self):
-            return -(-len(self.pairs) // 128)
+            return -(-len(self.pairs) // BATCH)
 
         def __getitem__(self, index):
-            pairs = self.pairs[index * 128:(index + 1) * 128]
+            pairs = self.pairs[index * BATCH:(index + 1) * BATCH]
             return maps[pairs[:, 0], pairs[:, 1]].astype(np.float32), probe.y[pairs[:, 0]]
 
     def fit_predict(train, held):
         keras.utils.set_random_seed(SEED)
         top = keras.models.clone_model(pretrained)
         top.set_weights(pretrained.get_weights())
-        for layer in top.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
+        for layer in top.layers:  # the trunk's layers are frozen, and their clones keep that setting
+            layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
         inputs = keras.Input(block.map_shape)
         x = top(inputs, training=False)
         x = keras.layers.Flatten()(x) if block.pool == "flatten" else keras.layers.GlobalAveragePooling2D()(x)
         x = keras.layers.Dropout(block.dropout)(x)
         model = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(x))
+        if len(model.trainable_weights) <= 2:
+            raise SystemExit(f"{block.backbone}: the top block did not become trainable")
+        TRAINED_PARAMETERS[block.backbone] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
         model.compile(keras.optimizers.AdamW(block.learning_rate, weight_decay=block.weight_decay),
                       "sparse_categorical_crossentropy")
         model.fit(Batches(train, SEED), epochs=block.epochs, verbose=0)
@@ -212,9 +220,11 @@ def fine_tuned_top(probe: Probe, block: TopBlock) -> FitPredict:
 
 
 def landmarks(probe: Probe) -> np.ndarray:
+    """AffectNet's 68 annotated points as geometry (:mod:`featcache.landmarks`), the probe's rows."""
     return probe.matching(featcache.combine(probe.cache, [add_landmark_group(probe.cache)]))
 
 
+TRAINED_PARAMETERS: dict[str, int] = {}  # per fine-tuned network: the weights its training moved
 PROBES: dict[str, tuple[str, Callable[[Probe], FitPredict]]] = {
     "reference": ("four face networks: logistic (the recipe's classifier)", lambda p: logistic(p, p.four)),
     "fer": ("fer_minixception (add_4:4): logistic", lambda p: logistic(p, p.blocks["fer_minixception"])),
@@ -247,7 +257,7 @@ def best_blend(y: np.ndarray, reference: np.ndarray, other: np.ndarray) -> dict:
 
 def markdown(payload: dict) -> str:
     lines = [f"Inner {payload['inner_folds']}-fold cross-validation on the training part of outer split 0 "
-             f"({payload['rows']} faces); the outer test faces are never read.\n",
+             f"({payload['rows']} faces); the outer test faces are never used.\n",
              "| probe | accuracy | macro F1 | fit per fold |", "|---|---:|---:|---:|"]
     for row in payload["probes"]:
         lines.append(f"| {row['label']} | {row['accuracy']:.4f} | {row['f1_macro']:.4f} | {row['fit_seconds']:.1f} s |")
@@ -286,7 +296,9 @@ def main() -> None:
         if name in BLENDED:
             blend = best_blend(probe.y, predictions["reference"], predictions[name])
             payload["blends"].append({"probe": name, **blend})
-        write_results("accuracy_probes", payload, markdown(payload))
+    payload["trained_parameters"] = TRAINED_PARAMETERS
+    if set(asked) == set(PROBES):
+        print("wrote", *write_results("accuracy_probes", payload, markdown(payload)))
 
 
 if __name__ == "__main__":

@@ -238,7 +238,7 @@ def accuracy_probes_table(results: Path) -> str:
     return "\n".join([
         source(data, "accuracy_probes.json") + f" Pooled out-of-fold figures of {data['inner_folds']}-fold "
         f"cross-validation inside the training part of outer split 0 ({data['rows']} faces); the outer test "
-        "faces are never read. Fit: one fold's fit and prediction.", "",
+        "faces are never used. Fit: the median over the folds of one fit and its prediction.", "",
         rows_to_markdown(["probe", "Accuracy", "F1", "fit"], "lrrr", rows),
     ])
 
